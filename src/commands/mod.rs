@@ -1,0 +1,59 @@
+//! One module per subcommand. Each only sequences stages and reports.
+
+pub mod config;
+
+use std::path::PathBuf;
+
+use crate::cli::{Cli, Command};
+use crate::config::{Config, LoadOptions};
+use crate::docker::{self, Engine};
+use crate::error::Error;
+use crate::progress::Reporter;
+
+/// The global options every command may use.
+#[derive(Debug, Clone)]
+pub struct Globals {
+    pub config_file: Option<PathBuf>,
+    pub docker_host: Option<String>,
+    pub quiet: bool,
+    pub verbose: u8,
+}
+
+impl Globals {
+    /// Loads the configuration with `flags` (key, value, flag name) on top.
+    pub fn load_config(
+        &self,
+        flags: Vec<(&'static str, String, &'static str)>,
+    ) -> Result<Config, Error> {
+        let options = LoadOptions {
+            file: self.config_file.clone(),
+            flags,
+        };
+        Ok(crate::config::load(&options, |var| {
+            std::env::var(var).ok()
+        })?)
+    }
+
+    /// Connects to the Docker engine and pings it.
+    pub async fn engine(&self) -> Result<Engine, Error> {
+        Ok(docker::connect(self.docker_host.as_deref()).await?)
+    }
+
+    /// A progress reporter honouring `--quiet`, `CI` and the terminal.
+    pub fn reporter(&self) -> Reporter {
+        Reporter::new(self.quiet, false)
+    }
+}
+
+/// Runs the parsed command line; the result is the process exit code.
+pub async fn run(cli: Cli) -> Result<u8, Error> {
+    let globals = Globals {
+        config_file: cli.config,
+        docker_host: cli.docker_host,
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+    };
+    match cli.command {
+        Command::Config(args) => config::run(&globals, args),
+    }
+}

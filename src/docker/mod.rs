@@ -1,0 +1,243 @@
+//! The Docker Engine: connecting, labels, and the temporary containers
+//! pgshadow starts. Every container pgshadow creates carries
+//! `io.pgshadow.role` and `io.pgshadow.run`; temporary ones are tracked here
+//! and removed on success, failure and interrupt.
+
+mod container;
+mod exec;
+mod image;
+mod oneshot;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bollard::Docker;
+
+pub use container::{ContainerState, Mount, ServiceSpec};
+pub use exec::ExecOutput;
+pub use image::ImageSource;
+pub use oneshot::{Finished, OneShot};
+
+/// Label naming what a container is for (`helper`, `basebackup`, `primary`, `standby`).
+pub const LABEL_ROLE: &str = "io.pgshadow.role";
+/// Label carrying the id of the pgshadow run that created a container.
+pub const LABEL_RUN: &str = "io.pgshadow.run";
+/// Label carrying the data directory a long-lived container serves.
+pub const LABEL_DATA_DIR: &str = "io.pgshadow.data-dir";
+/// Extra `key=value` labels, comma-separated, put on every container
+/// pgshadow creates (CI jobs use it to find their containers).
+pub const EXTRA_LABELS_ENV: &str = "PGSHADOW_LABELS";
+
+/// A failure talking to the Docker Engine. Each names the operation and the thing.
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    #[error("connect to the Docker engine at {endpoint}")]
+    Connect {
+        endpoint: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("the Docker engine at {endpoint} does not answer")]
+    Unreachable {
+        endpoint: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("image {image} is not present and could not be pulled")]
+    ImageMissing {
+        image: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("inspect image {image}")]
+    InspectImage {
+        image: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("{action} container {container}")]
+    Container {
+        action: &'static str,
+        container: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("run `{command}` in container {container}")]
+    Exec {
+        container: String,
+        command: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("list containers")]
+    List {
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("inspect network {network}")]
+    Network {
+        network: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+}
+
+impl DockerError {
+    /// The fix, where we know it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            DockerError::Connect { endpoint, source }
+            | DockerError::Unreachable { endpoint, source } => {
+                let text = format!("{source:?}");
+                if text.contains("PermissionDenied") || text.contains("ermission denied") {
+                    Some(format!(
+                        "{endpoint} is not permitted for this user: run as root or join the docker group"
+                    ))
+                } else {
+                    Some("is the Docker daemon running? (`systemctl start docker`, or set DOCKER_HOST / --docker-host)".into())
+                }
+            }
+            DockerError::ImageMissing { image, .. } if image.starts_with("pgshadow/") => {
+                Some("build it with `make image` (PG=17 for pgshadow/postgres:17)".into())
+            }
+            DockerError::ImageMissing { image, .. } => Some(format!(
+                "pull it where a registry is reachable (`docker pull {image}`), or set `image:` to a local one such as pgshadow/postgres:15 (`make image`)"
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// True when the engine answered 404 for the thing asked about.
+pub fn is_not_found(error: &bollard::errors::Error) -> bool {
+    matches!(
+        error,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+/// A connected engine, plus this run's bookkeeping of temporary containers.
+#[derive(Clone)]
+pub struct Engine {
+    /// The bollard client, negotiated to the engine's API version.
+    pub docker: Docker,
+    /// Where the engine was reached, for messages.
+    pub endpoint: String,
+    /// This run's id, put in `io.pgshadow.run` and in temporary names.
+    pub run_id: String,
+    temporaries: Arc<Mutex<BTreeSet<String>>>,
+}
+
+/// Long enough for a multi-gigabyte pg_basebackup to finish: bollard applies
+/// its timeout to whole requests, including a `wait` on a container.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// Connects to `host` (a `unix://` or `tcp://` URL) or the local default
+/// socket, negotiates the API version and pings.
+pub async fn connect(host: Option<&str>) -> Result<Engine, DockerError> {
+    let endpoint = host.unwrap_or("unix:///var/run/docker.sock").to_string();
+    let connected = match host {
+        Some(host) => Docker::connect_with_host(host),
+        None => Docker::connect_with_local_defaults(),
+    };
+    let docker = connected
+        .map_err(|source| DockerError::Connect {
+            endpoint: endpoint.clone(),
+            source,
+        })?
+        .with_timeout(REQUEST_TIMEOUT);
+
+    // Debian's engines speak API 1.41, older than bollard's default; the
+    // negotiation pings, so an absent daemon shows up here.
+    let docker = docker
+        .negotiate_version()
+        .await
+        .map_err(|source| DockerError::Unreachable {
+            endpoint: endpoint.clone(),
+            source,
+        })?;
+    docker
+        .ping()
+        .await
+        .map_err(|source| DockerError::Unreachable {
+            endpoint: endpoint.clone(),
+            source,
+        })?;
+    tracing::debug!(endpoint, version = ?docker.client_version(), "docker engine connected");
+
+    Ok(Engine {
+        docker,
+        endpoint,
+        run_id: new_run_id(),
+        temporaries: Default::default(),
+    })
+}
+
+/// A short id for this run: the time in hex plus the process id, enough to
+/// keep two runs' temporary containers apart on one host.
+fn new_run_id() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!(
+        "{:x}{:x}",
+        now.as_millis() & 0xffff_ffff,
+        std::process::id() & 0xffff
+    )
+}
+
+impl Engine {
+    /// Labels for a container of `role` made by this run, plus `PGSHADOW_LABELS`.
+    pub fn labels(&self, role: &str) -> HashMap<String, String> {
+        let mut labels = HashMap::from([
+            (LABEL_ROLE.to_string(), role.to_string()),
+            (LABEL_RUN.to_string(), self.run_id.clone()),
+        ]);
+        if let Ok(extra) = std::env::var(EXTRA_LABELS_ENV) {
+            for pair in extra.split(',').filter(|p| !p.trim().is_empty()) {
+                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                labels.insert(key.trim().to_string(), value.trim().to_string());
+            }
+        }
+        labels
+    }
+
+    /// Records a temporary container so that [`Engine::remove_temporaries`] removes it.
+    pub(crate) fn track(&self, name: &str) {
+        self.temporaries
+            .lock()
+            .expect("temporaries lock")
+            .insert(name.to_string());
+    }
+
+    pub(crate) fn untrack(&self, name: &str) {
+        self.temporaries
+            .lock()
+            .expect("temporaries lock")
+            .remove(name);
+    }
+
+    /// Force-removes every temporary container this run still has. Best
+    /// effort: a failure is logged here, where it is handled, and not returned.
+    pub async fn remove_temporaries(&self) {
+        let names: Vec<String> = self
+            .temporaries
+            .lock()
+            .expect("temporaries lock")
+            .iter()
+            .cloned()
+            .collect();
+        for name in names {
+            match self.remove_container(&name).await {
+                Ok(()) => self.untrack(&name),
+                Err(e) => {
+                    tracing::warn!(container = %name, error = %e, "could not remove temporary container")
+                }
+            }
+        }
+    }
+}
