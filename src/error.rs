@@ -2,6 +2,7 @@
 
 use crate::config::ConfigError;
 use crate::docker::DockerError;
+use crate::pgconf::PgconfError;
 
 /// Exit code for an operation that failed.
 pub const EXIT_FAILED: u8 = 1;
@@ -15,6 +16,8 @@ pub enum Error {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Docker(#[from] DockerError),
+    #[error(transparent)]
+    Pgconf(#[from] PgconfError),
     /// Bad input found by a command after parsing (exit 2).
     #[error("{0}")]
     Usage(String),
@@ -40,6 +43,7 @@ impl Error {
         match self {
             Error::Config(e) => e.hint(),
             Error::Docker(e) => e.hint(),
+            Error::Pgconf(e) => e.hint(),
             Error::Failed { hint, .. } => hint.clone(),
             Error::Usage(_) => None,
         }
