@@ -9,12 +9,14 @@
 
 pub mod autoconf;
 pub mod conninfo;
+pub mod recovery;
 
 #[cfg(test)]
 mod tests;
 
 pub use autoconf::AutoConf;
 pub use conninfo::Conninfo;
+pub use recovery::{SettingChange, StandbySettings, changed_settings, rewrite_for_standby};
 
 /// A PostgreSQL configuration text that pgshadow cannot read or rewrite.
 /// Positions are 0-based byte offsets into a conninfo string; lines are

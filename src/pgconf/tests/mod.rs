@@ -4,6 +4,7 @@
 
 mod autoconf;
 mod conninfo;
+mod recovery;
 
 /// The `postgresql.auto.conf` files pg_basebackup -R wrote, by name.
 const AUTOCONF_FIXTURES: [(&str, &str); 6] = [
