@@ -9,6 +9,8 @@
 
 pub mod autoconf;
 pub mod conninfo;
+pub mod hba;
+mod hba_pgshadow;
 pub mod recovery;
 
 #[cfg(test)]
@@ -16,6 +18,8 @@ mod tests;
 
 pub use autoconf::AutoConf;
 pub use conninfo::Conninfo;
+pub use hba::HbaFile;
+pub use hba_pgshadow::{HbaChanges, PGSHADOW_MARK, apply_pgshadow_lines};
 pub use recovery::{SettingChange, StandbySettings, changed_settings, rewrite_for_standby};
 
 /// A PostgreSQL configuration text that pgshadow cannot read or rewrite.

@@ -4,6 +4,7 @@
 
 mod autoconf;
 mod conninfo;
+mod hba;
 mod recovery;
 
 /// The `postgresql.auto.conf` files pg_basebackup -R wrote, by name.
@@ -35,3 +36,17 @@ const AUTOCONF_FIXTURES: [(&str, &str); 6] = [
 ];
 
 const AUTOCONF_EDGE_CASES: &str = include_str!("../../../fixtures/autoconf/edge-cases.conf");
+
+/// The `pg_hba.conf` files initdb and the image's entrypoint wrote.
+const HBA_FIXTURES: [(&str, &str); 2] = [
+    (
+        "pg15-initdb",
+        include_str!("../../../fixtures/hba/pg15-initdb.conf"),
+    ),
+    (
+        "pg17-initdb",
+        include_str!("../../../fixtures/hba/pg17-initdb.conf"),
+    ),
+];
+
+const HBA_EDGE_CASES: &str = include_str!("../../../fixtures/hba/edge-cases.conf");
