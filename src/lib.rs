@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod docker;
 pub mod error;
+pub mod pki;
 pub mod progress;
 pub mod signals;
 
