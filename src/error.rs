@@ -2,6 +2,7 @@
 
 use crate::config::ConfigError;
 use crate::docker::DockerError;
+use crate::pki::PkiError;
 
 /// Exit code for an operation that failed.
 pub const EXIT_FAILED: u8 = 1;
@@ -15,6 +16,8 @@ pub enum Error {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Docker(#[from] DockerError),
+    #[error(transparent)]
+    Pki(#[from] PkiError),
     /// Bad input found by a command after parsing (exit 2).
     #[error("{0}")]
     Usage(String),
@@ -31,6 +34,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config(_) | Error::Usage(_) => EXIT_USAGE,
+            Error::Pki(e) if e.is_usage() => EXIT_USAGE,
             _ => EXIT_FAILED,
         }
     }
@@ -40,6 +44,7 @@ impl Error {
         match self {
             Error::Config(e) => e.hint(),
             Error::Docker(e) => e.hint(),
+            Error::Pki(e) => e.hint(),
             Error::Failed { hint, .. } => hint.clone(),
             Error::Usage(_) => None,
         }
