@@ -54,4 +54,6 @@ pub struct Cli {
 pub enum Command {
     /// Check or show the effective configuration
     Config(commands::config::ConfigArgs),
+    /// Make the private CA and the certificates for mutual-TLS replication
+    Pki(commands::pki::PkiArgs),
 }

@@ -3,6 +3,7 @@
 use crate::config::ConfigError;
 use crate::docker::DockerError;
 use crate::pgconf::PgconfError;
+use crate::pki::PkiError;
 
 /// Exit code for an operation that failed.
 pub const EXIT_FAILED: u8 = 1;
@@ -18,6 +19,8 @@ pub enum Error {
     Docker(#[from] DockerError),
     #[error(transparent)]
     Pgconf(#[from] PgconfError),
+    #[error(transparent)]
+    Pki(#[from] PkiError),
     /// Bad input found by a command after parsing (exit 2).
     #[error("{0}")]
     Usage(String),
@@ -34,6 +37,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config(_) | Error::Usage(_) => EXIT_USAGE,
+            Error::Pki(e) if e.is_usage() => EXIT_USAGE,
             _ => EXIT_FAILED,
         }
     }
@@ -44,6 +48,7 @@ impl Error {
             Error::Config(e) => e.hint(),
             Error::Docker(e) => e.hint(),
             Error::Pgconf(e) => e.hint(),
+            Error::Pki(e) => e.hint(),
             Error::Failed { hint, .. } => hint.clone(),
             Error::Usage(_) => None,
         }

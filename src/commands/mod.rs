@@ -1,6 +1,7 @@
 //! One module per subcommand. Each only sequences stages and reports.
 
 pub mod config;
+pub mod pki;
 
 use std::path::PathBuf;
 
@@ -55,5 +56,6 @@ pub async fn run(cli: Cli) -> Result<u8, Error> {
     };
     match cli.command {
         Command::Config(args) => config::run(&globals, args),
+        Command::Pki(args) => pki::run(&globals, args),
     }
 }
