@@ -2,6 +2,7 @@
 
 use crate::config::ConfigError;
 use crate::docker::DockerError;
+use crate::firewall::FirewallError;
 use crate::pgconf::PgconfError;
 use crate::pki::PkiError;
 
@@ -21,6 +22,8 @@ pub enum Error {
     Pgconf(#[from] PgconfError),
     #[error(transparent)]
     Pki(#[from] PkiError),
+    #[error(transparent)]
+    Firewall(#[from] FirewallError),
     /// Bad input found by a command after parsing (exit 2).
     #[error("{0}")]
     Usage(String),
@@ -38,6 +41,7 @@ impl Error {
         match self {
             Error::Config(_) | Error::Usage(_) => EXIT_USAGE,
             Error::Pki(e) if e.is_usage() => EXIT_USAGE,
+            Error::Firewall(e) if e.is_usage() => EXIT_USAGE,
             _ => EXIT_FAILED,
         }
     }
@@ -49,6 +53,7 @@ impl Error {
             Error::Docker(e) => e.hint(),
             Error::Pgconf(e) => e.hint(),
             Error::Pki(e) => e.hint(),
+            Error::Firewall(e) => e.hint(),
             Error::Failed { hint, .. } => hint.clone(),
             Error::Usage(_) => None,
         }

@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod docker;
 pub mod error;
+pub mod firewall;
 pub mod pgconf;
 pub mod pki;
 pub mod progress;
