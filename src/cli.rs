@@ -56,4 +56,7 @@ pub enum Command {
     Config(commands::config::ConfigArgs),
     /// Make the private CA and the certificates for mutual-TLS replication
     Pki(commands::pki::PkiArgs),
+    /// Close the primary's published port to everyone but the standby (DOCKER-USER rules)
+    #[command(long_about = commands::firewall::ABOUT)]
+    Firewall(commands::firewall::FirewallArgs),
 }

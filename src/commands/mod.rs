@@ -1,6 +1,7 @@
 //! One module per subcommand. Each only sequences stages and reports.
 
 pub mod config;
+pub mod firewall;
 pub mod pki;
 
 use std::path::PathBuf;
@@ -57,5 +58,6 @@ pub async fn run(cli: Cli) -> Result<u8, Error> {
     match cli.command {
         Command::Config(args) => config::run(&globals, args),
         Command::Pki(args) => pki::run(&globals, args),
+        Command::Firewall(args) => firewall::run(&globals, args),
     }
 }
