@@ -34,7 +34,7 @@ pub const CHAIN: &str = "DOCKER-USER";
 pub enum FirewallError {
     #[error("find `{program}`: it is not installed")]
     NoIptables { program: String },
-    #[error("change the firewall as uid {uid}: iptables needs root")]
+    #[error("run iptables as uid {uid}: it needs root")]
     NotRoot { uid: u32 },
     #[error("find the {CHAIN} chain with {program}")]
     NoDockerUserChain { program: String },
