@@ -156,10 +156,11 @@ fn apply(runner: &dyn Runner, port: u16, allow: &[Cidr]) -> Result<u8, Error> {
 
     let (_, after) = prepare(runner, backend, port, allow)?;
     if let Some(off) = after.iter().map(drift).find(|d| !d.is_clean()) {
+        iptables::roll_back(runner, backend, &changes);
         return Err(Error::Failed {
             message: format!("read back the {} rules for port {port}", off.family),
             hint: Some(format!(
-                "they differ after applying: {}",
+                "they differed after applying, so they were rolled back: {}",
                 off.lines().join("; ")
             )),
         });

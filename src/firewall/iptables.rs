@@ -233,17 +233,25 @@ pub fn commit(
         }
         let program = backend.restore_program(change.family);
         if let Err(error) = run_checked(runner, program, &["--noflush"], &change.forward_script()) {
-            for earlier in changes[..done].iter().rev() {
-                let program = backend.restore_program(earlier.family);
-                if let Err(e) = run_checked(runner, program, &["--noflush"], &earlier.undo_script())
-                {
-                    tracing::error!(family = %earlier.family, "rolling back failed: {e}");
-                }
-            }
+            roll_back(runner, backend, &changes[..done]);
             return Err(error);
         }
     }
     Ok(())
+}
+
+/// Undoes changes that [`commit`] made, latest first. Best effort: a
+/// failure is logged, since the caller is already reporting the first one.
+pub fn roll_back(runner: &dyn Runner, backend: Backend, changes: &[Change]) {
+    for change in changes.iter().rev() {
+        if change.ours().is_empty() && change.wanted.is_empty() {
+            continue;
+        }
+        let program = backend.restore_program(change.family);
+        if let Err(e) = run_checked(runner, program, &["--noflush"], &change.undo_script()) {
+            tracing::error!(family = %change.family, "rolling back failed: {e}");
+        }
+    }
 }
 
 /// Runs a restore script; a non-zero exit is an error carrying stderr.
