@@ -8,11 +8,14 @@
 //! guard drops, also when a step fails.
 
 mod common;
+#[path = "firewall/lab.rs"]
+mod lab;
 
 use std::net::TcpListener;
 use std::process::{Command, Output};
 
 use common::*;
+use lab::*;
 
 const TEST: &str = "firewall";
 
@@ -27,185 +30,6 @@ fn require_root() {
 fn free_port() -> u16 {
     let listener = TcpListener::bind("0.0.0.0:0").expect("bind a free port");
     listener.local_addr().unwrap().port()
-}
-
-fn run(program: &str, args: &[&str]) -> Output {
-    Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run {program}: {e}"))
-}
-
-fn run_ok(program: &str, args: &[&str]) -> String {
-    let out = run(program, args);
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        describe(&out)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// `-A DOCKER-USER` lines of one iptables program, in the host's or a
-/// namespace's firewall; empty when the chain does not exist.
-fn chain_lines(ns: Option<&str>, program: &str) -> Vec<String> {
-    let mut args = vec![program, "-S", "DOCKER-USER"];
-    if let Some(ns) = ns {
-        args.splice(0..0, ["netns", "exec", ns]);
-    }
-    let out = match ns {
-        Some(_) => run("ip", &args),
-        None => run(program, &args[1..]),
-    };
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.starts_with("-A DOCKER-USER"))
-        .map(str::to_string)
-        .collect()
-}
-
-fn has_comment(line: &str, comment: &str) -> bool {
-    line.contains(&format!("--comment \"{comment}\""))
-        || line.ends_with(&format!("--comment {comment}"))
-        || line.contains(&format!("--comment {comment} "))
-}
-
-/// How many rules carry exactly `pgshadow:<port>`.
-fn count_ours(ns: Option<&str>, program: &str, port: u16) -> usize {
-    let comment = format!("pgshadow:{port}");
-    chain_lines(ns, program)
-        .iter()
-        .filter(|l| has_comment(l, &comment))
-        .count()
-}
-
-/// One test host: a namespace wired to the host by a veth pair, with a /30.
-#[derive(Clone)]
-struct TestHost {
-    ns: String,
-    host_ip: String,
-    ns_ip: String,
-}
-
-/// What a test created on the host; removed on drop, also on panic.
-#[derive(Default)]
-struct Lab {
-    namespaces: Vec<String>,
-    links: Vec<String>,
-    /// Rules whose comment is one of these are deleted from the host's chains.
-    comments: Vec<String>,
-}
-
-impl Lab {
-    /// A bare namespace, with its own empty firewall.
-    fn namespace(&mut self) -> String {
-        let ns = unique("pgfw");
-        self.namespaces.push(ns.clone());
-        run_ok("ip", &["netns", "add", &ns]);
-        ns
-    }
-
-    /// A namespace wired to the host: the host side is `10.213.X.(4i+1)/30`,
-    /// the namespace side `.(4i+2)`.
-    fn test_host(&mut self, subnet: u8, i: u8) -> TestHost {
-        let ns = self.namespace();
-        let host_if = format!("pgfw{}{i}h", std::process::id() % 100_000);
-        let ns_if = format!("pgfw{}{i}n", std::process::id() % 100_000);
-        self.links.push(host_if.clone());
-        let host_ip = format!("10.213.{subnet}.{}", 4 * i + 1);
-        let ns_ip = format!("10.213.{subnet}.{}", 4 * i + 2);
-
-        run_ok(
-            "ip",
-            &[
-                "link", "add", &host_if, "type", "veth", "peer", "name", &ns_if,
-            ],
-        );
-        run_ok("ip", &["link", "set", &ns_if, "netns", &ns]);
-        run_ok(
-            "ip",
-            &["addr", "add", &format!("{host_ip}/30"), "dev", &host_if],
-        );
-        run_ok("ip", &["link", "set", &host_if, "up"]);
-        run_ok(
-            "ip",
-            &[
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("{ns_ip}/30"),
-                "dev",
-                &ns_if,
-            ],
-        );
-        run_ok("ip", &["-n", &ns, "link", "set", &ns_if, "up"]);
-        run_ok("ip", &["-n", &ns, "link", "set", "lo", "up"]);
-        TestHost { ns, host_ip, ns_ip }
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for ns in &self.namespaces {
-            let _ = run("ip", &["netns", "del", ns]);
-        }
-        for link in &self.links {
-            let _ = Command::new("ip").args(["link", "del", link]).output();
-        }
-        let programs = [
-            "iptables-nft",
-            "iptables-legacy",
-            "ip6tables-nft",
-            "ip6tables-legacy",
-        ];
-        for program in programs {
-            delete_commented(program, &self.comments);
-        }
-    }
-}
-
-/// Deletes, by position, every host rule in DOCKER-USER with one of `comments`.
-fn delete_commented(program: &str, comments: &[String]) {
-    loop {
-        let lines = chain_lines(None, program);
-        let Some(i) = lines
-            .iter()
-            .position(|l| comments.iter().any(|c| has_comment(l, c)))
-        else {
-            return;
-        };
-        let position = (i + 1).to_string();
-        if !run(program, &["-D", "DOCKER-USER", &position])
-            .status
-            .success()
-        {
-            return;
-        }
-    }
-}
-
-/// A third octet for 10.213.X.0/24 that no address or route on this host uses.
-fn free_subnet() -> u8 {
-    let used =
-        run_ok("ip", &["-4", "route", "show", "table", "all"]) + &run_ok("ip", &["-4", "addr"]);
-    (0..=255u16)
-        .map(|n| ((std::process::id() as u16).wrapping_add(n) % 250 + 2) as u8)
-        .find(|x| !used.contains(&format!("10.213.{x}.")))
-        .expect("a free 10.213.X.0/24")
-}
-
-/// The exit code of a TCP connect from `host` to its host-side address:
-/// 0 connected, 124 no answer within 3 s (dropped), other codes refused.
-fn connect(host: &TestHost, port: u16) -> i32 {
-    let probe = format!("</dev/tcp/{}/{port}", host.host_ip);
-    let out = run(
-        "ip",
-        &[
-            "netns", "exec", &host.ns, "timeout", "3", "bash", "-c", &probe,
-        ],
-    );
-    out.status.code().unwrap_or(-1)
 }
 
 /// `pgshadow firewall ARGS` on the host, without config from the environment.
@@ -243,180 +67,181 @@ fn assert_exit(out: &Output, code: i32) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The iptables program whose nat table holds Docker's DNAT for `port`.
-fn docker_backend(port: u16) -> &'static str {
-    let dport = format!("--dport {port} ");
-    ["iptables-nft", "iptables-legacy"]
-        .into_iter()
-        .find(|p| {
-            let out = run(p, &["-t", "nat", "-S", "DOCKER"]);
-            String::from_utf8_lossy(&out.stdout).contains(&dport)
-        })
-        .expect("Docker's DNAT rule for the published port")
+/// PostgreSQL published on a free port of both test hosts' host-side
+/// addresses (not on eth0), and everything to clean up afterwards.
+struct Bench {
+    port: u16,
+    backend: &'static str,
+    first: TestHost,
+    second: TestHost,
+    _containers: Containers,
+    _lab: Lab,
+}
+
+impl Bench {
+    fn start(foreign_port: u16) -> Bench {
+        require_root();
+        require_docker();
+        let port = free_port();
+        let mut lab = Lab::default();
+        lab.comments = [
+            format!("{port}"),
+            format!("{port}-foreign"),
+            format!("{foreign_port}"),
+        ]
+        .map(|suffix| format!("pgshadow:{suffix}"))
+        .to_vec();
+        let subnet = free_subnet();
+        let (first, second) = (lab.test_host(subnet, 0), lab.test_host(subnet, 1));
+
+        let mut containers = Containers::default();
+        let name = unique("pgshadow-fw");
+        containers.add(&name);
+        let (label, env) = (test_labels(TEST), "POSTGRES_HOST_AUTH_METHOD=trust");
+        let publish = |h: &TestHost| format!("{}:{port}:5432", h.host_ip);
+        let (on_first, on_second) = (publish(&first), publish(&second));
+        docker_ok(&[
+            "run", "-d", "--name", &name, "--label", &label, "-p", &on_first, "-p", &on_second,
+            "-e", env, IMAGE,
+        ]);
+        wait_for_postgres(&name, 60);
+        Bench {
+            port,
+            backend: docker_backend(port),
+            first,
+            second,
+            _containers: containers,
+            _lab: lab,
+        }
+    }
+
+    /// `pgshadow firewall ACTION --port P --allow HOSTS`, asserting the exit
+    /// code; returns stdout.
+    fn firewall(&self, action: &str, allow: &[&TestHost], code: i32) -> String {
+        let port = self.port.to_string();
+        let mut args = vec![action, "--port", &port];
+        let allow: Vec<String> = allow.iter().map(|h| format!("{}/32", h.ns_ip)).collect();
+        let allow = allow.join(",");
+        if !allow.is_empty() {
+            args.extend(["--allow", &allow]);
+        }
+        assert_exit(&firewall(&args), code)
+    }
+
+    fn connect(&self, host: &TestHost) -> i32 {
+        connect(host, self.port)
+    }
+
+    /// pgshadow's rules for the port in Docker's backend.
+    fn ours(&self) -> usize {
+        count_ours(None, self.backend, self.port)
+    }
+
+    /// The chain without pgshadow's rules for the port.
+    fn not_ours(&self) -> Vec<String> {
+        let comment = format!("pgshadow:{}", self.port);
+        let lines = chain_lines(None, self.backend).into_iter();
+        lines.filter(|l| !has_comment(l, &comment)).collect()
+    }
+
+    /// Rules that are not ours: a look-alike comment and another port's rule.
+    fn add_foreign_rules(&self, other_port: u16) {
+        let port = self.port;
+        let foreign = [
+            format!("-s 192.0.2.254/32 -p tcp -m comment --comment pgshadow:{port}-foreign"),
+            format!(
+                "-s 192.0.2.254/32 -p tcp -m conntrack --ctorigdstport {other_port} \
+                 -m comment --comment pgshadow:{other_port}"
+            ),
+        ];
+        for rule in &foreign {
+            let mut args = vec!["-I", "DOCKER-USER", "1"];
+            args.extend(rule.split_whitespace());
+            args.extend(["-j", "RETURN"]);
+            run_ok(self.backend, &args);
+        }
+    }
 }
 
 #[test]
 fn only_the_allowed_host_reaches_the_published_port() {
-    require_root();
-    require_docker();
-    let port = free_port();
-    let p = port.to_string();
     let other_port = free_port();
-    let mut lab = Lab::default();
-    lab.comments = vec![
-        format!("pgshadow:{port}"),
-        format!("pgshadow:{port}-foreign"),
-        format!("pgshadow:{other_port}"),
-    ];
-    let subnet = free_subnet();
-    let first = lab.test_host(subnet, 0);
-    let second = lab.test_host(subnet, 1);
+    let bench = Bench::start(other_port);
+    bench.add_foreign_rules(other_port);
+    let foreign = bench.not_ours();
+    let (first, second) = (&bench.first, &bench.second);
+    assert_eq!(bench.connect(first), 0, "first host, before any rule");
+    assert_eq!(bench.connect(second), 0, "second host, before any rule");
+    bench.firewall("--check", &[first], 1);
 
-    // PostgreSQL published on both host-side addresses only, not on eth0.
-    let mut containers = Containers::default();
-    let name = unique("pgshadow-fw");
-    containers.add(&name);
-    let publish = |h: &TestHost| format!("{}:{port}:5432", h.host_ip);
-    docker_ok(&[
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "--label",
-        &test_labels(TEST),
-        "-p",
-        &publish(&first),
-        "-p",
-        &publish(&second),
-        "-e",
-        "POSTGRES_HOST_AUTH_METHOD=trust",
-        IMAGE,
-    ]);
-    wait_for_postgres(&name, 60);
-    let backend = docker_backend(port);
-
-    // Rules that are not ours: a look-alike comment and another port's rule.
-    let foreign = [
-        format!("-s 192.0.2.254/32 -p tcp -m comment --comment pgshadow:{port}-foreign -j RETURN"),
-        format!(
-            "-s 192.0.2.254/32 -p tcp -m conntrack --ctorigdstport {other_port} -m comment --comment pgshadow:{other_port} -j RETURN"
-        ),
-    ];
-    for rule in &foreign {
-        let args: Vec<&str> = ["-I", "DOCKER-USER", "1"]
-            .into_iter()
-            .chain(rule.split(' '))
-            .collect();
-        run_ok(backend, &args);
-    }
-    let not_ours = |lines: Vec<String>| -> Vec<String> {
-        let comment = format!("pgshadow:{port}");
-        lines
-            .into_iter()
-            .filter(|l| !has_comment(l, &comment))
-            .collect()
-    };
-    let foreign_before = not_ours(chain_lines(None, backend));
-
-    assert_eq!(connect(&first, port), 0, "first host, before any rule");
-    assert_eq!(connect(&second, port), 0, "second host, before any rule");
-    let first_allow = format!("{}/32", first.ns_ip);
-    let second_allow = format!("{}/32", second.ns_ip);
-    assert_exit(
-        &firewall(&["--check", "--port", &p, "--allow", &first_allow]),
-        1,
-    );
-
-    // --apply: the first host gets in, the second gets no answer.
-    let out = assert_exit(
-        &firewall(&["--apply", "--port", &p, "--allow", &first_allow]),
-        0,
-    );
+    // --apply: the first host gets in, the second gets no answer at all.
+    let out = bench.firewall("--apply", &[first], 0);
     assert!(
-        out.contains(&format!("applied: {backend} DOCKER-USER")),
+        out.contains(&format!("applied: {} DOCKER-USER", bench.backend)),
         "{out}"
     );
     assert!(out.contains("netfilter-persistent save"), "{out}");
-    assert_eq!(connect(&first, port), 0, "the allowed host is let in");
+    assert_eq!(bench.connect(first), 0, "the allowed host is let in");
     assert_eq!(
-        connect(&second, port),
+        bench.connect(second),
         124,
         "the other host's SYN is dropped"
     );
-    assert_eq!(count_ours(None, backend, port), 2);
-    let lines = chain_lines(None, backend);
+    assert_eq!(bench.ours(), 2);
+    let lines = chain_lines(None, bench.backend);
     assert!(
-        lines[0].contains(&format!("-s {first_allow} ")),
+        lines[0].contains(&format!("-s {}/32 ", first.ns_ip)),
         "{lines:?}"
     );
     assert!(lines[1].ends_with("-j DROP"), "{lines:?}");
-    assert_exit(
-        &firewall(&["--check", "--port", &p, "--allow", &first_allow]),
-        0,
-    );
-    let out = assert_exit(
-        &firewall(&["--check", "--port", &p, "--allow", &second_allow]),
-        1,
-    );
+
+    // --check agrees, and names the difference for another allow list.
+    bench.firewall("--check", &[first], 0);
+    let out = bench.firewall("--check", &[second], 1);
     assert!(
-        out.contains(&format!("+ -s {second_allow} -p tcp")),
+        out.contains(&format!("+ -s {}/32 -p tcp", second.ns_ip)),
         "{out}"
     );
     assert!(
-        out.contains(&format!("- -A DOCKER-USER -s {first_allow} -p tcp")),
+        out.contains(&format!("- -A DOCKER-USER -s {}/32 ", first.ns_ip)),
         "{out}"
     );
 
-    // A second identical --apply changes nothing; a different one replaces.
-    let out = assert_exit(
-        &firewall(&["--apply", "--port", &p, "--allow", &first_allow]),
-        0,
+    // The same --apply again changes nothing; a different one replaces.
+    assert!(
+        bench
+            .firewall("--apply", &[first], 0)
+            .contains("already in place")
     );
-    assert!(out.contains("already in place"), "{out}");
-    assert_eq!(count_ours(None, backend, port), 2);
-    let both = format!("{first_allow},{second_allow}");
-    assert_exit(&firewall(&["--apply", "--port", &p, "--allow", &both]), 0);
-    assert_eq!(count_ours(None, backend, port), 3);
-    assert_eq!(connect(&second, port), 0, "the second host, now allowed");
-    let out = assert_exit(
-        &firewall(&["--apply", "--port", &p, "--allow", &first_allow]),
-        0,
-    );
+    assert_eq!(bench.ours(), 2);
+    bench.firewall("--apply", &[first, second], 0);
+    assert_eq!(bench.ours(), 3);
+    assert_eq!(bench.connect(second), 0, "the second host, now allowed");
+    let out = bench.firewall("--apply", &[first], 0);
     assert!(out.contains("replaced 3 earlier pgshadow rules"), "{out}");
+    assert_eq!(bench.ours(), 2, "one set after two applies");
     assert_eq!(
-        count_ours(None, backend, port),
-        2,
-        "one set after two applies"
-    );
-    assert_eq!(
-        connect(&second, port),
+        bench.connect(second),
         124,
         "the second host, excluded again"
     );
-    assert_exit(
-        &firewall(&["--check", "--port", &p, "--allow", &first_allow]),
-        0,
-    );
+    bench.firewall("--check", &[first], 0);
 
     // --remove: both get in again; the foreign rules never moved.
-    let out = assert_exit(&firewall(&["--remove", "--port", &p]), 0);
+    let out = bench.firewall("--remove", &[], 0);
     assert!(
-        out.contains(&format!("removed: {backend}: 2 rules")),
+        out.contains(&format!("removed: {}: 2 rules", bench.backend)),
         "{out}"
     );
-    assert_eq!(count_ours(None, backend, port), 0);
-    assert_eq!(connect(&first, port), 0, "first host, after --remove");
-    assert_eq!(connect(&second, port), 0, "second host, after --remove");
-    assert_exit(
-        &firewall(&["--check", "--port", &p, "--allow", &first_allow]),
-        1,
-    );
-    assert_eq!(not_ours(chain_lines(None, backend)), foreign_before);
-    for other in ["iptables-nft", "iptables-legacy"]
-        .iter()
-        .filter(|o| **o != backend)
-    {
-        assert_eq!(count_ours(None, other, port), 0, "{other} got rules");
+    assert_eq!(bench.ours(), 0);
+    assert_eq!(bench.connect(first), 0, "first host, after --remove");
+    assert_eq!(bench.connect(second), 0, "second host, after --remove");
+    bench.firewall("--check", &[first], 1);
+    assert_eq!(bench.not_ours(), foreign);
+    for other in ["iptables-nft", "iptables-legacy"] {
+        if other != bench.backend {
+            assert_eq!(count_ours(None, other, bench.port), 0, "{other} got rules");
+        }
     }
 }
 
