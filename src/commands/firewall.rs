@@ -92,6 +92,7 @@ pub fn run(globals: &Globals, args: FirewallArgs) -> Result<u8, Error> {
     if action.remove {
         return remove(&runner, port);
     }
+    // An empty allow list is refused before anything is read or changed.
     Plan::new(port, allow, false)?;
     match (action.apply, action.check) {
         (true, _) => apply(&runner, port, allow),
