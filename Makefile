@@ -4,7 +4,7 @@
 PG ?= 15
 CARGO ?= cargo
 
-.PHONY: build test lint image
+.PHONY: build test lint image demo
 
 build:
 	$(CARGO) build --release
@@ -22,3 +22,10 @@ lint:
 # Builds pgshadow/postgres:$(PG) from Debian packages; skips when present.
 image:
 	bash fixtures/image/build.sh $(PG)
+
+# A local primary with a streaming standby: the official image when it can
+# be pulled, else the local one built from Debian packages.
+demo: build
+	docker image inspect postgres:17 >/dev/null 2>&1 || docker pull postgres:17 \
+	  || $(MAKE) image PG=15
+	./target/release/pgshadow lab up

@@ -59,4 +59,14 @@ pub enum Command {
     /// Close the primary's published port to everyone but the standby (DOCKER-USER rules)
     #[command(long_about = commands::firewall::ABOUT)]
     Firewall(commands::firewall::FirewallArgs),
+    /// Clone the primary into a new streaming standby container
+    CloneStandby(commands::clone::CloneArgs),
+    /// Prepare the primary for mutual-TLS replication (configure, or create and configure)
+    Primary(commands::primary::PrimaryArgs),
+    /// A local primary with a streaming standby in one command (CI, first tries)
+    Lab(commands::lab::LabArgs),
+    /// Show lag, delay and certificate lifetimes; exit 0-3 like a monitoring plugin
+    Status(commands::status::StatusArgs),
+    /// Promote the standby to a primary (failover)
+    Promote(commands::promote::PromoteArgs),
 }

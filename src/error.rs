@@ -1,8 +1,12 @@
 //! The top-level error: every module's error, mapped to an exit code and a hint.
 
 use crate::config::ConfigError;
+use crate::datadir::DatadirError;
 use crate::docker::DockerError;
 use crate::firewall::FirewallError;
+use crate::pg::basebackup::BasebackupError;
+use crate::pg::login::LoginError;
+use crate::pg::server::ServerError;
 use crate::pgconf::PgconfError;
 use crate::pki::PkiError;
 
@@ -24,6 +28,31 @@ pub enum Error {
     Pki(#[from] PkiError),
     #[error(transparent)]
     Firewall(#[from] FirewallError),
+    /// Boxed: the login errors carry the target and are the largest.
+    #[error(transparent)]
+    Login(Box<LoginError>),
+    #[error(transparent)]
+    Datadir(#[from] DatadirError),
+    #[error(transparent)]
+    Basebackup(#[from] BasebackupError),
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    /// A stage of a multi-stage command failed; the cause says why.
+    #[error("{command} failed at stage `{stage}`")]
+    Stage {
+        command: &'static str,
+        stage: &'static str,
+        #[source]
+        source: Box<Error>,
+    },
+    /// The user interrupted a command; everything it started was undone.
+    #[error(
+        "interrupted by {signal} during stage `{stage}`; everything this run created was removed"
+    )]
+    Interrupted {
+        signal: &'static str,
+        stage: &'static str,
+    },
     /// Bad input found by a command after parsing (exit 2).
     #[error("{0}")]
     Usage(String),
@@ -35,13 +64,33 @@ pub enum Error {
     },
 }
 
+impl From<LoginError> for Error {
+    fn from(error: LoginError) -> Self {
+        Error::Login(Box::new(error))
+    }
+}
+
 impl Error {
+    /// Wraps this error as the failure of `stage` of `command`.
+    pub fn at(self, command: &'static str, stage: &'static str) -> Error {
+        match self {
+            // An interrupt already names its stage; a config error is not a stage failure.
+            e @ (Error::Interrupted { .. } | Error::Config(_) | Error::Usage(_)) => e,
+            e => Error::Stage {
+                command,
+                stage,
+                source: Box::new(e),
+            },
+        }
+    }
+
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config(_) | Error::Usage(_) => EXIT_USAGE,
             Error::Pki(e) if e.is_usage() => EXIT_USAGE,
             Error::Firewall(e) if e.is_usage() => EXIT_USAGE,
+            Error::Stage { source, .. } => source.exit_code(),
             _ => EXIT_FAILED,
         }
     }
@@ -54,8 +103,13 @@ impl Error {
             Error::Pgconf(e) => e.hint(),
             Error::Pki(e) => e.hint(),
             Error::Firewall(e) => e.hint(),
+            Error::Login(e) => e.hint(),
+            Error::Datadir(e) => e.hint(),
+            Error::Basebackup(e) => e.hint(),
+            Error::Server(e) => e.hint(),
+            Error::Stage { source, .. } => source.hint(),
             Error::Failed { hint, .. } => hint.clone(),
-            Error::Usage(_) => None,
+            Error::Usage(_) | Error::Interrupted { .. } => None,
         }
     }
 

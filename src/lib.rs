@@ -8,12 +8,16 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod datadir;
 pub mod docker;
 pub mod error;
 pub mod firewall;
+pub mod health;
+pub mod pg;
 pub mod pgconf;
 pub mod pki;
 pub mod progress;
+pub mod push;
 pub mod signals;
 
 pub use error::Error;

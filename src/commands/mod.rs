@@ -1,8 +1,13 @@
 //! One module per subcommand. Each only sequences stages and reports.
 
+pub mod clone;
 pub mod config;
 pub mod firewall;
+pub mod lab;
 pub mod pki;
+pub mod primary;
+pub mod promote;
+pub mod status;
 
 use std::path::PathBuf;
 
@@ -59,5 +64,10 @@ pub async fn run(cli: Cli) -> Result<u8, Error> {
         Command::Config(args) => config::run(&globals, args),
         Command::Pki(args) => pki::run(&globals, args),
         Command::Firewall(args) => firewall::run(&globals, args),
+        Command::CloneStandby(args) => clone::run(&globals, args).await,
+        Command::Primary(args) => primary::run(&globals, args).await,
+        Command::Lab(args) => lab::run(&globals, args).await,
+        Command::Status(args) => status::run(&globals, args).await,
+        Command::Promote(args) => promote::run(&globals, args).await,
     }
 }

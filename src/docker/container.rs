@@ -294,12 +294,36 @@ impl Engine {
                 network: network.into(),
                 source,
             })?;
-        let gateway = inspect
+        let configs = inspect
             .ipam
             .and_then(|ipam| ipam.config)
-            .into_iter()
-            .flatten()
-            .find_map(|c| c.gateway);
-        Ok(gateway)
+            .unwrap_or_default();
+        // Some engines leave the gateway out of the default bridge's IPAM
+        // config; Docker then gives the bridge the subnet's first address.
+        let gateway = configs.iter().find_map(|c| c.gateway.clone());
+        Ok(gateway.or_else(|| {
+            configs
+                .iter()
+                .find_map(|c| first_host(c.subnet.as_deref()?))
+        }))
+    }
+}
+
+/// The first host address of an IPv4 subnet (`172.17.0.0/16` gives `172.17.0.1`).
+fn first_host(subnet: &str) -> Option<String> {
+    let (network, _) = subnet.split_once('/')?;
+    let network: std::net::Ipv4Addr = network.parse().ok()?;
+    Some(std::net::Ipv4Addr::from(u32::from(network) + 1).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_first_host_follows_the_network_address() {
+        assert_eq!(
+            super::first_host("172.17.0.0/16").as_deref(),
+            Some("172.17.0.1")
+        );
+        assert_eq!(super::first_host("fd00::/64"), None);
     }
 }

@@ -5,6 +5,7 @@
 
 mod container;
 mod exec;
+mod files;
 mod image;
 mod oneshot;
 
@@ -16,6 +17,7 @@ use bollard::Docker;
 
 pub use container::{ContainerState, Mount, ServiceSpec};
 pub use exec::ExecOutput;
+pub use files::FileEntry;
 pub use image::ImageSource;
 pub use oneshot::{Finished, OneShot};
 

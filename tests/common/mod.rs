@@ -6,6 +6,8 @@
 //! guard drops, also when the test panics.
 #![allow(dead_code)]
 
+pub mod lab;
+
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -1,0 +1,288 @@
+//! `pgshadow lab up` / `pgshadow lab down`: a primary and a streaming
+//! standby on the local Docker engine in one command, through the same code
+//! paths as the real commands (pki init, primary up, clone-standby).
+//!
+//! The lab mirrors production: the standby reaches the primary only through
+//! the port published on the host, with verify-full against an IP SAN. On one
+//! Docker host a container that dials the host's published port arrives from
+//! the bridge's gateway address (172.17.0.1 on the default bridge), so that
+//! address is both the primary's host and the one pg_hba.conf allows.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+
+use super::Globals;
+use crate::config::{Config, LoadOptions};
+use crate::docker::{ContainerState, Engine};
+use crate::error::Error;
+use crate::progress::Reporter;
+
+const EXAMPLES: &str = "\
+Examples:
+  pgshadow lab up
+  pgshadow lab up --dir /tmp/lab --name ci --image pgshadow/postgres:15
+  pgshadow -c lab/pgshadow.yaml status
+  pgshadow lab down --purge";
+
+/// The image tried first, and the local one built by `make image`.
+const OFFICIAL_IMAGE: &str = "postgres:17";
+const LOCAL_IMAGE: &str = "pgshadow/postgres:15";
+
+/// A local primary with a streaming standby, for CI and first tries.
+#[derive(Debug, Args)]
+#[command(after_help = EXAMPLES)]
+pub struct LabArgs {
+    #[command(subcommand)]
+    pub action: LabAction,
+}
+
+/// Build or remove the lab.
+#[derive(Debug, Subcommand)]
+pub enum LabAction {
+    /// Create certificates, a primary and a cloned standby; write DIR/pgshadow.yaml
+    Up {
+        /// Folder for the lab's certificates, data and config
+        #[arg(long, default_value = "./lab", value_name = "DIR")]
+        dir: PathBuf,
+        /// Prefix of the container names (PREFIX-primary, PREFIX-standby)
+        #[arg(long = "name", default_value = "pgshadow-lab", value_name = "PREFIX")]
+        prefix: String,
+        /// Image for both servers [default: postgres:17 when present or pullable, else pgshadow/postgres:15]
+        #[arg(long, value_name = "IMAGE")]
+        image: Option<String>,
+        /// Replication role (the client certificate's CN)
+        #[arg(long, default_value = "replication_user", value_name = "NAME")]
+        user: String,
+        /// Host port for the primary [default: a free one]
+        #[arg(long, value_name = "N")]
+        port: Option<u16>,
+    },
+    /// Remove the lab's containers (and with --purge its folder)
+    Down {
+        /// The lab's folder
+        #[arg(long, default_value = "./lab", value_name = "DIR")]
+        dir: PathBuf,
+        /// Also delete DIR (certificates and data)
+        #[arg(long)]
+        purge: bool,
+    },
+}
+
+/// Runs `lab up` or `lab down`.
+pub async fn run(globals: &Globals, args: LabArgs) -> Result<u8, Error> {
+    let reporter = globals.reporter();
+    let engine = globals.engine().await?;
+    match args.action {
+        LabAction::Up {
+            dir,
+            prefix,
+            image,
+            user,
+            port,
+        } => {
+            let dir = std::path::absolute(&dir).unwrap_or(dir);
+            up(&engine, &reporter, &dir, &prefix, image, &user, port).await
+        }
+        LabAction::Down { dir, purge } => down(&engine, &reporter, &dir, purge).await,
+    }
+}
+
+async fn up(
+    engine: &Engine,
+    reporter: &Reporter,
+    dir: &Path,
+    prefix: &str,
+    image: Option<String>,
+    user: &str,
+    port: Option<u16>,
+) -> Result<u8, Error> {
+    let file = dir.join("pgshadow.yaml");
+    if file.exists() {
+        return lab_exists(engine, reporter, &file).await;
+    }
+    let image = choose_image(engine, reporter, image).await?;
+    let gateway = engine
+        .network_gateway("bridge")
+        .await?
+        .ok_or_else(|| Error::Failed {
+            message: "the default bridge network has no gateway address".into(),
+            hint: Some("the lab needs Docker's default bridge network".into()),
+        })?;
+    let port = match port {
+        Some(port) => port,
+        None => free_port()?,
+    };
+
+    let step = reporter.step(&format!("certificates in {}/pki", dir.display()));
+    make_pki(dir, &gateway, user)?;
+    step.done(&format!("server SAN {gateway}, client CN {user}"));
+    write_lab_config(&file, &image, &gateway, port, prefix, user)?;
+    let config = crate::config::load(
+        &LoadOptions {
+            file: Some(file.clone()),
+            flags: Vec::new(),
+        },
+        |var| std::env::var(var).ok(),
+    )?;
+
+    super::primary::up(engine, &config, reporter)
+        .await
+        .map_err(|e| e.at("lab up", "primary up"))?;
+    let options = super::clone::Options::default();
+    let summary = super::clone::clone_standby(engine, &config, reporter, false, options).await?;
+    reporter.line(&summary.render());
+    reporter.line(&format!(
+        "lab is up: primary {prefix}-primary on port {port}, standby {prefix}-standby streaming\n\
+         config: {}\nnext: pgshadow -c {} status",
+        file.display(),
+        file.display()
+    ));
+    Ok(0)
+}
+
+/// A lab whose config exists: fine when both containers run, else refused.
+async fn lab_exists(engine: &Engine, reporter: &Reporter, file: &Path) -> Result<u8, Error> {
+    let config = load_lab(file)?;
+    let mut down = Vec::new();
+    for name in [&config.primary.container, &config.standby.container] {
+        if !matches!(
+            engine.container_state(name).await?,
+            ContainerState::Present { running: true, .. }
+        ) {
+            down.push(name.clone());
+        }
+    }
+    if down.is_empty() {
+        reporter.line(&format!(
+            "lab at {} is already up; nothing changed",
+            file.display()
+        ));
+        return Ok(0);
+    }
+    Err(Error::Failed {
+        message: format!(
+            "{} holds a lab whose container(s) {} are not running",
+            file.display(),
+            down.join(", ")
+        ),
+        hint: Some("`pgshadow lab down --purge --dir DIR` first, or use another --dir".into()),
+    })
+}
+
+fn load_lab(file: &Path) -> Result<Config, Error> {
+    let options = LoadOptions {
+        file: Some(file.to_path_buf()),
+        flags: Vec::new(),
+    };
+    Ok(crate::config::load(&options, |var| {
+        std::env::var(var).ok()
+    })?)
+}
+
+/// The official image where it is present or can be pulled, else the local one.
+async fn choose_image(
+    engine: &Engine,
+    reporter: &Reporter,
+    image: Option<String>,
+) -> Result<String, Error> {
+    if let Some(image) = image {
+        engine.ensure_image(&image, |_| {}).await?;
+        return Ok(image);
+    }
+    let pull = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        engine.ensure_image(OFFICIAL_IMAGE, |_| {}),
+    );
+    match pull.await {
+        Ok(Ok(_)) => {
+            reporter.line(&format!("image: {OFFICIAL_IMAGE} (the official image)"));
+            return Ok(OFFICIAL_IMAGE.into());
+        }
+        Ok(Err(e)) => tracing::debug!(error = %e, "official image unavailable"),
+        Err(_) => tracing::debug!("pulling the official image timed out"),
+    }
+    if engine.has_image(LOCAL_IMAGE).await? {
+        reporter.line(&format!(
+            "image: {LOCAL_IMAGE} ({OFFICIAL_IMAGE} is not present and cannot be pulled here)"
+        ));
+        return Ok(LOCAL_IMAGE.into());
+    }
+    Err(Error::Failed {
+        message: format!("neither {OFFICIAL_IMAGE} nor {LOCAL_IMAGE} is available"),
+        hint: Some("build the local image with `make image`, or pull postgres:17 where a registry is reachable".into()),
+    })
+}
+
+fn free_port() -> Result<u16, Error> {
+    let listener = std::net::TcpListener::bind("0.0.0.0:0").map_err(|e| Error::Failed {
+        message: format!("find a free TCP port: {e}"),
+        hint: Some("pass --port".into()),
+    })?;
+    Ok(listener.local_addr().map(|a| a.port()).unwrap_or(0))
+}
+
+fn make_pki(dir: &Path, gateway: &str, user: &str) -> Result<(), Error> {
+    let host = |h: &str| crate::pki::issue::parse_host(h);
+    let plan = crate::pki::make::InitPlan {
+        dir: dir.join("pki"),
+        primary_hosts: vec![host(gateway)?, host("127.0.0.1")?, host("localhost")?],
+        user: user.to_string(),
+        standby_hosts: vec![host(gateway)?, host("127.0.0.1")?, host("localhost")?],
+        leaf_days: 397,
+        ca_days: 3650,
+        force: false,
+    };
+    crate::pki::make::init(&plan, time::OffsetDateTime::now_utc())?;
+    Ok(())
+}
+
+fn write_lab_config(
+    file: &Path,
+    image: &str,
+    gateway: &str,
+    port: u16,
+    prefix: &str,
+    user: &str,
+) -> Result<(), Error> {
+    let text = format!(
+        "# Written by `pgshadow lab up`; paths are relative to this file.\n\
+         image: {image}\n\
+         pki_dir: pki\n\
+         primary:\n  host: {gateway}\n  port: {port}\n  container: {prefix}-primary\n  data_dir: primary\n\
+         \x20 allow: [{gateway}/32]\n\
+         replication:\n  user: {user}\n  slot: {slot}\n  sslmode: verify-full\n\
+         standby:\n  container: {prefix}-standby\n  data_dir: standby\n  owner: \"999:999\"\n",
+        slot = prefix.replace(['-', '.'], "_"),
+    );
+    std::fs::write(file, text).map_err(|source| crate::datadir::DatadirError::Io {
+        action: "write",
+        path: file.into(),
+        source,
+    })?;
+    Ok(())
+}
+
+async fn down(engine: &Engine, reporter: &Reporter, dir: &Path, purge: bool) -> Result<u8, Error> {
+    let file = dir.join("pgshadow.yaml");
+    if !file.exists() {
+        return Err(Error::Usage(format!(
+            "{}: no lab here (pgshadow.yaml is missing)",
+            dir.display()
+        )));
+    }
+    let config = load_lab(&file)?;
+    for name in [&config.standby.container, &config.primary.container] {
+        engine.remove_container(name).await?;
+        reporter.line(&format!("removed container {name}"));
+    }
+    if purge {
+        std::fs::remove_dir_all(dir).map_err(|source| crate::datadir::DatadirError::Io {
+            action: "remove",
+            path: dir.into(),
+            source,
+        })?;
+        reporter.line(&format!("removed {}", dir.display()));
+    }
+    Ok(0)
+}

@@ -1,0 +1,91 @@
+//! Finalize a staged clone: the standby's own certificates in
+//! `$PGDATA/certs`, recovery settings that point there, and `standby.signal`.
+//!
+//! pg_basebackup copies the primary's whole data directory, including the
+//! primary's `certs/` (its server key, which the standby must not hold) and
+//! writes the temporary certificate mount into `primary_conninfo`. Both are
+//! put right here, before the server ever starts on the copy.
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::{DatadirError, io};
+
+/// The certificate files a standby holds, by their name in `$PGDATA/certs`.
+#[derive(Debug, Clone)]
+pub struct StandbyCerts {
+    pub ca: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+    /// `standby.crt` and `standby.key`, for serving TLS once promoted.
+    pub server: Option<(PathBuf, PathBuf)>,
+}
+
+/// Replaces `<data>/certs` with the standby's certificates: keys 0600,
+/// certificates 0644, the folder 0700. Returns the names installed.
+pub fn install_client_certs(
+    data: &Path,
+    certs: &StandbyCerts,
+) -> Result<Vec<&'static str>, DatadirError> {
+    let dir = data.join("certs");
+    match std::fs::remove_dir_all(&dir) {
+        Ok(()) => {
+            tracing::debug!(path = %dir.display(), "removed the primary's certificates from the copy")
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io("remove", &dir)(e)),
+    }
+    std::fs::create_dir(&dir).map_err(io("create", &dir))?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(io("chmod", &dir))?;
+
+    let mut files: Vec<(&'static str, &Path, u32)> = vec![
+        ("ca.crt", &certs.ca, 0o644),
+        ("client.crt", &certs.client_cert, 0o644),
+        ("client.key", &certs.client_key, 0o600),
+    ];
+    if let Some((cert, key)) = &certs.server {
+        files.push(("standby.crt", cert, 0o644));
+        files.push(("standby.key", key, 0o600));
+    }
+    for (name, source, mode) in &files {
+        let contents = std::fs::read(source).map_err(io("read", source))?;
+        write_file(&dir.join(name), &contents, *mode)?;
+    }
+    Ok(files.into_iter().map(|(name, _, _)| name).collect())
+}
+
+/// Writes a file created with `mode` from the start, so a key is never
+/// readable by others, not even for a moment.
+pub fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), DatadirError> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)
+        .map_err(io("create", path))?;
+    file.write_all(contents).map_err(io("write", path))?;
+    file.sync_all().map_err(io("sync", path))?;
+    // The mode given at creation is masked by the umask; set it exactly.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io("chmod", path))
+}
+
+/// Rewrites `<data>/postgresql.auto.conf` for the standby and makes sure
+/// `standby.signal` exists.
+pub fn write_recovery_settings(
+    data: &Path,
+    settings: &crate::pgconf::recovery::StandbySettings<'_>,
+) -> Result<(), crate::Error> {
+    let path = data.join("postgresql.auto.conf");
+    let text = std::fs::read_to_string(&path).map_err(io("read", &path))?;
+    let rewritten = crate::pgconf::recovery::rewrite_for_standby(&text, settings)?;
+    write_file(&path, rewritten.as_bytes(), 0o600)?;
+
+    let signal = data.join("standby.signal");
+    if !signal.exists() {
+        write_file(&signal, b"", 0o600)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! Owner and modes of a data directory: the image's postgres uid:gid on
+//! every entry, 0700 on the directory itself, 0600 on private keys.
+//!
+//! PostgreSQL refuses to start on a data directory it does not own or that
+//! others can read, and refuses keys with group or world access. The
+//! decisions are pure ([`plan_modes`]); the system calls sit behind
+//! [`FsOps`] so that the walk is unit-tested without root.
+
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use super::{DatadirError, io};
+use crate::config::Owner;
+
+/// The file-system calls the walk makes.
+pub trait FsOps {
+    /// Changes the owner of `path` without following a symlink.
+    fn lchown(&self, path: &Path, owner: Owner) -> io::Result<()>;
+    /// Sets the permission bits of `path`.
+    fn chmod(&self, path: &Path, mode: u32) -> io::Result<()>;
+}
+
+/// The real system calls.
+pub struct SystemFs;
+
+impl FsOps for SystemFs {
+    fn lchown(&self, path: &Path, owner: Owner) -> io::Result<()> {
+        std::os::unix::fs::lchown(path, Some(owner.uid), Some(owner.gid))
+    }
+
+    fn chmod(&self, path: &Path, mode: u32) -> io::Result<()> {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+    }
+}
+
+/// What the walk did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct OwnerPlan {
+    /// Entries whose owner was set.
+    pub chowned: u64,
+    /// Entries whose mode was changed.
+    pub chmodded: u64,
+}
+
+/// The mode an entry must have, if its current one is not acceptable.
+/// `relative` is the path inside the data directory ("" for the directory itself).
+pub fn plan_modes(relative: &Path, is_dir: bool, mode: u32) -> Option<u32> {
+    let bits = mode & 0o7777;
+    if relative.as_os_str().is_empty() {
+        return (bits != 0o700).then_some(0o700);
+    }
+    let is_key = !is_dir && relative.extension().is_some_and(|e| e == "key");
+    if is_key && bits & 0o077 != 0 {
+        return Some(0o600);
+    }
+    None
+}
+
+/// Gives every entry under `root` (and `root` itself) to `owner` and fixes
+/// the modes [`plan_modes`] asks for. Symlinks are re-owned, not followed.
+pub fn set_owner_and_modes(root: &Path, owner: Owner) -> Result<OwnerPlan, DatadirError> {
+    walk(root, owner, &SystemFs)
+}
+
+/// [`set_owner_and_modes`] over any [`FsOps`].
+pub fn walk(root: &Path, owner: Owner, ops: &impl FsOps) -> Result<OwnerPlan, DatadirError> {
+    let mut plan = OwnerPlan::default();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let meta = std::fs::symlink_metadata(&path).map_err(io("inspect", &path))?;
+        ops.lchown(&path, owner)
+            .map_err(io("change the owner of", &path))?;
+        plan.chowned += 1;
+        if meta.file_type().is_symlink() {
+            continue;
+        }
+        let relative = path.strip_prefix(root).unwrap_or(&path);
+        if let Some(mode) = plan_modes(relative, meta.is_dir(), meta.permissions().mode()) {
+            ops.chmod(&path, mode)
+                .map_err(io("change the mode of", &path))?;
+            plan.chmodded += 1;
+        }
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path).map_err(io("read", &path))? {
+                pending.push(entry.map_err(io("read", &path))?.path());
+            }
+        }
+    }
+    Ok(plan)
+}
+
+/// Gives `dir` to `owner`: with system calls when pgshadow runs as root,
+/// otherwise through a short-lived helper container running as root.
+pub async fn give_to_owner(
+    engine: &crate::docker::Engine,
+    image: &str,
+    dir: &Path,
+    owner: Owner,
+) -> Result<(), crate::Error> {
+    if nix::unistd::geteuid().is_root() {
+        let plan = set_owner_and_modes(dir, owner)?;
+        tracing::debug!(path = %dir.display(), chowned = plan.chowned, chmodded = plan.chmodded, "owner set locally");
+        return Ok(());
+    }
+    tracing::debug!(path = %dir.display(), "not root: setting the owner through a helper container");
+    let script = format!(
+        "chown -R -h {owner} /d && chmod 0700 /d && find /d -name '*.key' -exec chmod 0600 {{}} +"
+    );
+    let spec = crate::docker::OneShot {
+        role: "chown",
+        image: image.to_string(),
+        cmd: vec!["sh".into(), "-c".into(), script],
+        user: Some("0:0".into()),
+        entrypoint: vec![],
+        mounts: vec![crate::docker::Mount {
+            source: dir.to_path_buf(),
+            target: "/d".into(),
+            read_only: false,
+        }],
+        ..Default::default()
+    };
+    let finished = engine
+        .run_oneshot(&spec, |_, line| tracing::trace!("{line}"))
+        .await?;
+    if !finished.success() {
+        return Err(crate::Error::Failed {
+            message: format!(
+                "set the owner of {} to {owner}: {}",
+                dir.display(),
+                finished.stderr.trim()
+            ),
+            hint: None,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! PostgreSQL operations run in containers: base backups and verification in
+//! one-shot helpers, SQL over the local socket of a running server.
+
+pub mod basebackup;
+pub mod login;
+pub mod primary;
+pub mod server;
