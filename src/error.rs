@@ -3,6 +3,7 @@
 use crate::config::ConfigError;
 use crate::docker::DockerError;
 use crate::firewall::FirewallError;
+use crate::pg::login::LoginError;
 use crate::pgconf::PgconfError;
 use crate::pki::PkiError;
 
@@ -24,6 +25,8 @@ pub enum Error {
     Pki(#[from] PkiError),
     #[error(transparent)]
     Firewall(#[from] FirewallError),
+    #[error(transparent)]
+    Login(#[from] LoginError),
     /// Bad input found by a command after parsing (exit 2).
     #[error("{0}")]
     Usage(String),
@@ -54,6 +57,7 @@ impl Error {
             Error::Pgconf(e) => e.hint(),
             Error::Pki(e) => e.hint(),
             Error::Firewall(e) => e.hint(),
+            Error::Login(e) => e.hint(),
             Error::Failed { hint, .. } => hint.clone(),
             Error::Usage(_) => None,
         }

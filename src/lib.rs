@@ -11,6 +11,7 @@ pub mod config;
 pub mod docker;
 pub mod error;
 pub mod firewall;
+pub mod pg;
 pub mod pgconf;
 pub mod pki;
 pub mod progress;

@@ -130,6 +130,7 @@ pub struct Engine {
     /// This run's id, put in `io.pgshadow.run` and in temporary names.
     pub run_id: String,
     temporaries: Arc<Mutex<BTreeSet<String>>>,
+    extra_labels: Vec<(String, String)>,
 }
 
 /// Long enough for a multi-gigabyte pg_basebackup to finish: bollard applies
@@ -174,6 +175,7 @@ pub async fn connect(host: Option<&str>) -> Result<Engine, DockerError> {
         endpoint,
         run_id: new_run_id(),
         temporaries: Default::default(),
+        extra_labels: Vec::new(),
     })
 }
 
@@ -203,7 +205,15 @@ impl Engine {
                 labels.insert(key.trim().to_string(), value.trim().to_string());
             }
         }
+        labels.extend(self.extra_labels.iter().cloned());
         labels
+    }
+
+    /// Puts `key=value` on every container this engine creates from now on,
+    /// as `PGSHADOW_LABELS` does for the binary (tests call it in-process,
+    /// where changing the environment would need `unsafe`).
+    pub fn add_label(&mut self, key: &str, value: &str) {
+        self.extra_labels.push((key.to_string(), value.to_string()));
     }
 
     /// Records a temporary container so that [`Engine::remove_temporaries`] removes it.

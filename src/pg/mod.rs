@@ -1,0 +1,3 @@
+//! Talking to PostgreSQL servers: commands run through libpq tools in containers.
+
+pub mod login;
