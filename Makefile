@@ -13,7 +13,7 @@ build:
 # the local image; `make image` builds it). The integration tests share one
 # engine, so they run one at a time.
 test: image
-	$(CARGO) test --all-targets -- --test-threads=1
+	$(CARGO) test --all-targets --no-fail-fast -- --test-threads=1
 
 lint:
 	$(CARGO) fmt --check

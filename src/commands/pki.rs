@@ -39,7 +39,11 @@ pub enum PkiAction {
     )]
     Init(InitArgs),
     /// Issue one more certificate from the existing CA (rotation, another standby)
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  pgshadow pki issue client --dir ./pki --user replication_user\n  \
+                      pgshadow pki issue server --dir ./pki --host 203.0.113.10"
+    )]
     Issue(IssueAction),
     /// Show every certificate in the directory; exit 1 when anything is wrong
     #[command(after_help = "Example:\n  pgshadow pki inspect --dir ./pki --json --warn-days 60")]

@@ -132,6 +132,9 @@ pub struct Engine {
     /// This run's id, put in `io.pgshadow.run` and in temporary names.
     pub run_id: String,
     temporaries: Arc<Mutex<BTreeSet<String>>>,
+    /// Numbers this run's temporary containers, so two never share a name.
+    serial: Arc<std::sync::atomic::AtomicU32>,
+    extra_labels: Vec<(String, String)>,
 }
 
 /// Long enough for a multi-gigabyte pg_basebackup to finish: bollard applies
@@ -176,6 +179,8 @@ pub async fn connect(host: Option<&str>) -> Result<Engine, DockerError> {
         endpoint,
         run_id: new_run_id(),
         temporaries: Default::default(),
+        serial: Default::default(),
+        extra_labels: Vec::new(),
     })
 }
 
@@ -205,7 +210,20 @@ impl Engine {
                 labels.insert(key.trim().to_string(), value.trim().to_string());
             }
         }
+        labels.extend(self.extra_labels.iter().cloned());
         labels
+    }
+
+    /// Puts `key=value` on every container this engine creates from now on,
+    /// as `PGSHADOW_LABELS` does for the binary (tests call it in-process,
+    /// where changing the environment would need `unsafe`).
+    pub fn add_label(&mut self, key: &str, value: &str) {
+        self.extra_labels.push((key.to_string(), value.to_string()));
+    }
+
+    pub(crate) fn next_serial(&self) -> u32 {
+        self.serial
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Records a temporary container so that [`Engine::remove_temporaries`] removes it.

@@ -64,7 +64,12 @@ impl Engine {
         spec: &OneShot,
         mut on_line: impl FnMut(Stream, &str),
     ) -> Result<Finished, DockerError> {
-        let name = format!("pgshadow-{}-{}", spec.role, self.run_id);
+        let name = format!(
+            "pgshadow-{}-{}-{}",
+            spec.role,
+            self.run_id,
+            self.next_serial()
+        );
         self.track(&name);
         let result = self.run_tracked(&name, spec, &mut on_line).await;
         match self.remove_container(&name).await {

@@ -1,5 +1,6 @@
 //! PostgreSQL operations run in containers: base backups and verification in
-//! one-shot helpers, SQL over the local socket of a running server.
+//! one-shot helpers, replication logins with the client certificate, SQL
+//! over the local socket of a running server.
 
 pub mod basebackup;
 pub mod login;

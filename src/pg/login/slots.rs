@@ -1,0 +1,49 @@
+//! Replication slots on the primary, managed over the replication protocol
+//! with the client certificate: the standby's host has no other way in.
+
+use super::{LoginError, LoginTarget, replication_command};
+use crate::docker::Engine;
+
+/// Whether the physical slot `slot` exists on the primary. PostgreSQL 15's
+/// `READ_REPLICATION_SLOT` answers with an empty slot type for a missing slot.
+pub async fn slot_exists(
+    engine: &Engine,
+    image: &str,
+    target: &LoginTarget,
+    slot: &str,
+) -> Result<bool, LoginError> {
+    let command = format!("READ_REPLICATION_SLOT {}", quote_ident(slot));
+    let stdout = replication_command(engine, image, target, &command).await?;
+    let row = stdout.lines().find(|l| l.contains('|')).unwrap_or_default();
+    Ok(row
+        .split('|')
+        .next()
+        .is_some_and(|kind| !kind.trim().is_empty()))
+}
+
+/// Drops the slot `slot` on the primary, waiting for it to be released.
+pub async fn drop_slot(
+    engine: &Engine,
+    image: &str,
+    target: &LoginTarget,
+    slot: &str,
+) -> Result<(), LoginError> {
+    let command = format!("DROP_REPLICATION_SLOT {} WAIT", quote_ident(slot));
+    replication_command(engine, image, target, &command)
+        .await
+        .map(|_| ())
+}
+
+/// A double-quoted identifier, as the replication grammar accepts it.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn identifiers_are_quoted_with_doubled_quotes() {
+        assert_eq!(super::quote_ident("standby1"), "\"standby1\"");
+        assert_eq!(super::quote_ident("a\"b"), "\"a\"\"b\"");
+    }
+}
