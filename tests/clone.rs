@@ -50,16 +50,15 @@ fn a_second_clone_refuses_without_force_and_replaces_with_it() {
     let out = lab.run(&["clone-standby"], &[]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
+    let target = lab.standby_dir().display().to_string();
     assert!(
-        stderr.contains(&format!(
-            "a container named {} exists already",
-            lab.standby()
-        )),
+        stderr.contains(&format!("data directory {target} is not empty")),
         "{stderr}"
     );
     assert!(stderr.contains("pass --force"), "{stderr}");
     assert_eq!(listing(&lab.standby_dir()), before);
 
+    std::fs::write(lab.standby_dir().join("pgshadow-test-marker"), "old").unwrap();
     psql(
         &lab.primary(),
         "CREATE TABLE after_first(x int); INSERT INTO after_first VALUES (42)",
@@ -73,7 +72,15 @@ fn a_second_clone_refuses_without_force_and_replaces_with_it() {
         .filter(|n| n.starts_with("standby.replaced-"))
         .collect();
     assert_eq!(kept.len(), 1, "the replaced directory is kept aside");
-    assert_eq!(listing(&lab.dir.path().join(&kept[0])), before);
+    // The old standby ran until --force stopped it, so its files changed; the
+    // marker shows that the kept directory is the old one, whole.
+    let kept = lab.dir.path().join(&kept[0]);
+    assert_eq!(
+        std::fs::read_to_string(kept.join("pgshadow-test-marker")).unwrap(),
+        "old"
+    );
+    assert!(kept.join("PG_VERSION").exists() && kept.join("base").is_dir());
+    assert!(!lab.standby_dir().join("pgshadow-test-marker").exists());
     assert_eq!(psql(&lab.standby(), "SELECT x FROM after_first"), "42");
     assert_eq!(
         psql(&lab.standby(), "SELECT status FROM pg_stat_wal_receiver"),

@@ -55,7 +55,21 @@ fn status_reports_health_lag_and_pushes() {
     }
     assert!(text.contains("pgshadow_streaming 1"));
 
-    // --push: the monitor gets status=up, a message and the delay.
+    // --push: the monitor gets status=up, a message and the delay (which
+    // exists once the standby has replayed a transaction).
+    psql(&lab.primary(), "CREATE TABLE pushed(x int)");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while psql(
+        &lab.standby(),
+        "SELECT count(*) FROM pg_class WHERE relname = 'pushed'",
+    ) != "1"
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the table never reached the standby"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = std::thread::spawn(move || {
