@@ -173,14 +173,7 @@ impl Engine {
             ..Default::default()
         };
         self.create_named(&spec.name, body).await?;
-        self.docker
-            .start_container(&spec.name, None)
-            .await
-            .map_err(|source| DockerError::Container {
-                action: "start",
-                container: spec.name.clone(),
-                source,
-            })
+        self.start_existing(&spec.name).await
     }
 
     pub(crate) async fn create_named(

@@ -104,14 +104,7 @@ impl Engine {
         };
         self.create_named(name, body).await?;
         tracing::debug!(container = name, cmd = ?spec.cmd, "temporary container created");
-        self.docker
-            .start_container(name, None)
-            .await
-            .map_err(|source| DockerError::Container {
-                action: "start",
-                container: name.into(),
-                source,
-            })?;
+        self.start_existing(name).await?;
 
         let (stdout, stderr) = self.follow_output(name, on_line).await?;
         let exit_code = self.wait_exit(name).await?;

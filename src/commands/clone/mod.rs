@@ -4,8 +4,10 @@
 
 mod preflight;
 mod stages;
+mod summary;
 
-pub use stages::{Options, Summary};
+pub use stages::Options;
+pub use summary::Summary;
 
 use std::time::Duration;
 
