@@ -5,6 +5,7 @@
 //! [`commands`]; each command sequences the stages below it. Imports only
 //! point downwards: commands use stages, stages use primitives.
 
+pub mod archive;
 pub mod cli;
 pub mod commands;
 pub mod config;
