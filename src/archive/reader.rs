@@ -286,9 +286,7 @@ impl<'m, 'p> Extraction<'m, 'p> {
         }
         let mtime = entry.header().mtime().unwrap_or(0);
         let target = self.staging.join(path);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(write_error(parent))?;
-        }
+        self.make_parents(path, &target)?;
 
         match expected.kind {
             Kind::Dir => self.make_dir(target, expected.mode, mtime),
@@ -301,10 +299,25 @@ impl<'m, 'p> Extraction<'m, 'p> {
         }
     }
 
+    /// Creates the directories above an entry that arrives before them (our
+    /// writer puts directories first, so this is normally a lookup).
+    fn make_parents(&self, path: &str, target: &Path) -> Result<(), ArchiveError> {
+        let parent_arrived = match path.rsplit_once('/') {
+            None => true,
+            Some((parent, _)) => self.index.get(parent).is_some_and(|&p| self.arrived[p]),
+        };
+        match target.parent() {
+            Some(parent) if !parent_arrived => {
+                std::fs::create_dir_all(parent).map_err(write_error(parent))
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn make_dir(&mut self, target: PathBuf, mode: u32, mtime: u64) -> Result<(), ArchiveError> {
         use std::os::unix::fs::DirBuilderExt;
         // A parent created early for an out-of-order child may exist already.
-        if !target.is_dir() {
+        if !std::fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
             std::fs::DirBuilder::new()
                 .mode(0o700)
                 .create(&target)
