@@ -69,4 +69,8 @@ pub enum Command {
     Status(commands::status::StatusArgs),
     /// Promote the standby to a primary (failover)
     Promote(commands::promote::PromoteArgs),
+    /// Stream the standby's data directory as an archive (to move it to another host)
+    Export(commands::migrate::export::ExportArgs),
+    /// Make this host's standby from an archive written by `pgshadow export`
+    Import(commands::migrate::import::ImportArgs),
 }

@@ -1,5 +1,6 @@
 //! The top-level error: every module's error, mapped to an exit code and a hint.
 
+use crate::archive::ArchiveError;
 use crate::config::ConfigError;
 use crate::datadir::DatadirError;
 use crate::docker::DockerError;
@@ -37,6 +38,8 @@ pub enum Error {
     Basebackup(#[from] BasebackupError),
     #[error(transparent)]
     Server(#[from] ServerError),
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
     /// A stage of a multi-stage command failed; the cause says why.
     #[error("{command} failed at stage `{stage}`")]
     Stage {
@@ -107,6 +110,7 @@ impl Error {
             Error::Datadir(e) => e.hint(),
             Error::Basebackup(e) => e.hint(),
             Error::Server(e) => e.hint(),
+            Error::Archive(e) => e.hint(),
             Error::Stage { source, .. } => source.hint(),
             Error::Failed { hint, .. } => hint.clone(),
             Error::Usage(_) | Error::Interrupted { .. } => None,

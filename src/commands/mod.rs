@@ -4,6 +4,7 @@ pub mod clone;
 pub mod config;
 pub mod firewall;
 pub mod lab;
+pub mod migrate;
 pub mod pki;
 pub mod primary;
 pub mod promote;
@@ -69,5 +70,7 @@ pub async fn run(cli: Cli) -> Result<u8, Error> {
         Command::Lab(args) => lab::run(&globals, args).await,
         Command::Status(args) => status::run(&globals, args).await,
         Command::Promote(args) => promote::run(&globals, args).await,
+        Command::Export(args) => migrate::export::run(&globals, args).await,
+        Command::Import(args) => migrate::import::run(&globals, args).await,
     }
 }

@@ -198,7 +198,8 @@ fn same_block(a: &Cidr, b: &Cidr) -> bool {
     a.to_string() == b.to_string()
 }
 
-fn render_line(user: &str, cidr: &Cidr) -> String {
+/// The pgshadow-marked pg_hba.conf line that admits `user` from `cidr`.
+pub fn render_line(user: &str, cidr: &Cidr) -> String {
     format!(
         "hostssl replication {} {cidr} cert  {PGSHADOW_MARK}",
         quote_token(user)

@@ -19,7 +19,7 @@ mod tests;
 pub use autoconf::AutoConf;
 pub use conninfo::Conninfo;
 pub use hba::HbaFile;
-pub use hba_pgshadow::{HbaChanges, PGSHADOW_MARK, apply_pgshadow_lines};
+pub use hba_pgshadow::{HbaChanges, PGSHADOW_MARK, apply_pgshadow_lines, render_line};
 pub use recovery::{SettingChange, StandbySettings, changed_settings, rewrite_for_standby};
 
 /// A PostgreSQL configuration text that pgshadow cannot read or rewrite.

@@ -6,6 +6,8 @@ mod preflight;
 mod stages;
 mod summary;
 
+pub(crate) use preflight::{check_container_free, check_dir_unused, check_target};
+pub(crate) use stages::standby_spec;
 pub use stages::Options;
 pub use summary::Summary;
 

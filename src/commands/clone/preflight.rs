@@ -189,7 +189,10 @@ async fn check_image(engine: &Engine, image: &str) -> Result<String, Error> {
     ))
 }
 
-fn check_target(dir: &std::path::Path, force: bool) -> Result<(TargetState, String), Error> {
+pub(crate) fn check_target(
+    dir: &std::path::Path,
+    force: bool,
+) -> Result<(TargetState, String), Error> {
     let state = datadir::inspect_target(dir)?;
     match state {
         TargetState::Absent => Ok((state, format!("{} will be created", dir.display()))),
@@ -210,7 +213,7 @@ fn check_target(dir: &std::path::Path, force: bool) -> Result<(TargetState, Stri
 
 /// The name must be free, or (with `--force`) taken by pgshadow's own
 /// standby for this very directory, which the clone then replaces.
-async fn check_container_free(
+pub(crate) async fn check_container_free(
     engine: &Engine,
     name: &str,
     data_dir: &std::path::Path,
@@ -240,7 +243,7 @@ async fn check_container_free(
     })
 }
 
-async fn check_dir_unused(
+pub(crate) async fn check_dir_unused(
     engine: &Engine,
     dir: &std::path::Path,
     replaced: Option<&str>,

@@ -266,7 +266,7 @@ async fn finalize(
 
 /// The standby container: the image as standby.owner, the data directory at
 /// standby.pgdata, hot standby on, TLS as the recovery settings say.
-fn standby_spec(config: &Config, data_dir: &Path) -> ServiceSpec {
+pub(crate) fn standby_spec(config: &Config, data_dir: &Path) -> ServiceSpec {
     ServiceSpec {
         name: config.standby.container.clone(),
         role: "standby",
