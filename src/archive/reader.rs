@@ -471,7 +471,8 @@ impl<'m, 'p> Extraction<'m, 'p> {
                 .map_err(write_error(target))?;
             set_mtime(target, *mtime)?;
         }
-        Ok(())
+        // The staging directory itself becomes the data directory.
+        self.give(self.staging)
     }
 }
 
