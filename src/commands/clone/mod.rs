@@ -7,8 +7,8 @@ mod stages;
 mod summary;
 
 pub(crate) use preflight::{check_container_free, check_dir_unused, check_target};
-pub(crate) use stages::standby_spec;
 pub use stages::Options;
+pub(crate) use stages::standby_spec;
 pub use summary::Summary;
 
 use std::time::Duration;
