@@ -132,6 +132,10 @@ async fn up(
     let options = super::clone::Options::default();
     let summary = super::clone::clone_standby(engine, &config, reporter, false, options).await?;
     reporter.line(&summary.render());
+
+    let mut status = super::status::gather(engine, &config, false).await;
+    crate::health::evaluate(&mut status, &crate::health::Thresholds::default());
+    reporter.line(&crate::health::table(&status));
     reporter.line(&format!(
         "lab is up: primary {prefix}-primary on port {port}, standby {prefix}-standby streaming\n\
          config: {}\nnext: pgshadow -c {} status",
