@@ -36,7 +36,9 @@ fn init_logging(verbose: u8, quiet: bool) {
         (false, 0) => "warn",
         (false, 1) => "pgshadow=info,warn",
         (false, 2) => "pgshadow=debug,info",
-        (false, _) => "pgshadow=trace,debug",
+        // bollard logs request bodies at debug, and a container's
+        // environment can hold a secret (the primary's POSTGRES_PASSWORD).
+        (false, _) => "pgshadow=trace,bollard=info,debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("PGSHADOW_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
