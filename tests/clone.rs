@@ -7,39 +7,20 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::lab::{Lab, listing, staging_leftovers};
+use common::lab::{Lab, env_refs, listing, staging_leftovers};
 use common::*;
 
 /// Environment that points a clone at a second standby beside the lab's.
 fn second_standby(lab: &Lab, name: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("PGSHADOW_STANDBY_CONTAINER", name.to_string()),
-        (
-            "PGSHADOW_STANDBY_DATA_DIR",
-            lab.dir.path().join(name).display().to_string(),
-        ),
-        ("PGSHADOW_REPLICATION_SLOT", name.replace('-', "_")),
-    ]
-}
-
-fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
-    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+    lab.second_standby(name, name)
 }
 
 fn slot_exists(lab: &Lab, slot: &str) -> bool {
-    psql(
-        &lab.primary(),
-        &format!("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{slot}'"),
-    ) == "1"
+    lab.slot_exists(slot)
 }
 
-/// Only the lab's own containers carry this test's label.
 fn assert_only_lab_containers(lab: &Lab) {
-    let mut left = labelled_containers(&lab.test);
-    left.sort();
-    let mut expected = vec![lab.primary(), lab.standby()];
-    expected.sort();
-    assert_eq!(left, expected, "a temporary container was left behind");
+    lab.assert_only_lab_containers();
 }
 
 #[test]

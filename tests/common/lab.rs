@@ -2,7 +2,7 @@
 //! removed when dropped.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Child, Output, Stdio};
 
 use super::*;
 
@@ -17,6 +17,11 @@ pub struct Lab {
 impl Lab {
     /// `pgshadow lab up` with the test image; panics (with pgshadow's output) on failure.
     pub fn up(test: &str) -> Lab {
+        Lab::up_with(test, &[]).0
+    }
+
+    /// `pgshadow GLOBAL... lab up` with the test image, and what it printed.
+    pub fn up_with(test: &str, global: &[&str]) -> (Lab, Output) {
         require_docker();
         let dir = tempfile::tempdir().expect("temporary folder");
         let prefix = unique("pgst");
@@ -24,6 +29,7 @@ impl Lab {
         containers.add(&format!("{prefix}-standby"));
         containers.add(&format!("{prefix}-primary"));
         let out = pgshadow(test)
+            .args(global)
             .args([
                 "lab",
                 "up",
@@ -37,12 +43,13 @@ impl Lab {
             .output()
             .expect("run pgshadow");
         assert!(out.status.success(), "lab up failed: {}", describe(&out));
-        Lab {
+        let lab = Lab {
             test: test.to_string(),
             dir,
             prefix,
             containers,
-        }
+        };
+        (lab, out)
     }
 
     pub fn config(&self) -> PathBuf {
@@ -75,10 +82,91 @@ impl Lab {
         command.output().expect("run pgshadow")
     }
 
+    /// Starts `pgshadow -c <lab config> ARGS...` without waiting for it.
+    pub fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> Child {
+        let mut command = pgshadow(&self.test);
+        command.arg("-c").arg(self.config()).args(args);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start pgshadow")
+    }
+
     /// Also remove `name` when the lab is dropped.
     pub fn track(&mut self, name: &str) {
         self.containers.add(name);
     }
+
+    /// Environment that points a clone at a second standby `name` beside
+    /// the lab's, in `<lab dir>/<dir>`, with a slot of its own.
+    pub fn second_standby(&self, name: &str, dir: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("PGSHADOW_STANDBY_CONTAINER", name.to_string()),
+            (
+                "PGSHADOW_STANDBY_DATA_DIR",
+                self.dir.path().join(dir).display().to_string(),
+            ),
+            ("PGSHADOW_REPLICATION_SLOT", name.replace('-', "_")),
+        ]
+    }
+
+    /// Whether the primary has the replication slot `slot`.
+    pub fn slot_exists(&self, slot: &str) -> bool {
+        let sql = format!("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{slot}'");
+        psql(&self.primary(), &sql) == "1"
+    }
+
+    /// Only the lab's own containers carry this test's label.
+    pub fn assert_only_lab_containers(&self) {
+        let mut left = labelled_containers(&self.test);
+        left.sort();
+        let mut expected = vec![self.primary(), self.standby()];
+        expected.sort();
+        assert_eq!(left, expected, "a temporary container was left behind");
+    }
+
+    /// Waits until a pg_basebackup container of this test runs and has
+    /// written `bytes` into a staging directory under `parent`.
+    pub fn wait_for_copy(&self, parent: &Path, bytes: u64, secs: u64) {
+        wait_for("the copy to start", secs, || {
+            let copying = labelled_containers(&self.test)
+                .iter()
+                .any(|n| n.contains("basebackup"));
+            let staged: u64 = staging_leftovers(parent)
+                .iter()
+                .map(|name| disk_usage(&parent.join(name)))
+                .sum();
+            copying && staged >= bytes
+        });
+    }
+}
+
+/// `(key, value)` pairs borrowed, as [`Lab::run`] takes them.
+pub fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// Bytes of the files under `dir`.
+pub fn disk_usage(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(&path) {
+                pending.extend(entries.flatten().map(|e| e.path()));
+            }
+        } else {
+            total += meta.len();
+        }
+    }
+    total
 }
 
 /// Every path under `dir`, relative, sorted (for before/after comparisons).

@@ -158,3 +158,32 @@ pub fn psql(container: &str, sql: &str) -> String {
         "exec", container, "psql", "-U", "postgres", "-X", "-Atc", sql,
     ])
 }
+
+/// Polls `check` every 300 ms until it holds, failing after `secs` seconds.
+pub fn wait_for(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not happen within {secs}s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+}
+
+/// Row count and an md5 over every row of `table` in id order: equal on
+/// two servers only when they hold the same rows.
+pub fn table_fingerprint(container: &str, table: &str) -> String {
+    psql(
+        container,
+        &format!(
+            "SELECT count(*) || ' ' || md5(string_agg(t::text, ',' ORDER BY t::text)) FROM {table} t"
+        ),
+    )
+}
+
+/// Sends `signal` to a process this test started.
+pub fn send_signal(child: &std::process::Child, signal: nix::sys::signal::Signal) {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, signal).expect("signal the pgshadow process");
+}
