@@ -166,8 +166,14 @@ pub async fn run(
     Err(BasebackupError::Failed {
         addr: format!("{}:{}", plan.host, plan.port),
         code: finished.exit_code,
-        reason: last_error_lines(&finished.stderr),
+        reason: host_paths(&last_error_lines(&finished.stderr), &plan.staging),
     })
+}
+
+/// Names files by their path on this host, not by the helper's mount point,
+/// so that "could not write to file" says which file system filled up.
+fn host_paths(text: &str, staging: &Path) -> String {
+    text.replace(TEMP_DATA_DIR, &staging.display().to_string())
 }
 
 /// The lines of pg_basebackup's output that say what went wrong (progress
@@ -239,6 +245,16 @@ pub async fn verify(engine: &Engine, image: &str, staging: &Path) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_name_the_staging_directory_on_the_host() {
+        let text =
+            "could not write to file \"/run/pgshadow-clone/base/5/16397\": No space left on device";
+        assert_eq!(
+            host_paths(text, Path::new("/srv/.data.pgshadow-staging-1")),
+            "could not write to file \"/srv/.data.pgshadow-staging-1/base/5/16397\": No space left on device"
+        );
+    }
 
     fn plan() -> BasebackupPlan {
         BasebackupPlan {
