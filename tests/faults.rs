@@ -309,3 +309,38 @@ fn a_stopped_or_crashed_standby_streams_again_without_help() {
     wait_until_caught_up(&lab, 60);
     assert_eq!(psql(&lab.standby(), "SELECT sum(n) FROM beat"), "3");
 }
+
+#[test]
+fn an_export_that_fills_its_file_system_restarts_the_standby_intact() {
+    let lab = Lab::up("fault-export-full");
+    psql(
+        &lab.primary(),
+        "CREATE TABLE kept AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 20000) g",
+    );
+    wait_until_caught_up(&lab, 60);
+    let small = Tmpfs::mount(&lab.dir.path().join("small"), 10);
+
+    let archive = small.0.join("standby.tar");
+    let out = lab.run(&["export", "--out", archive.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("export failed at stage `stream`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert!(listing(&small.0).is_empty(), "{:?}", listing(&small.0));
+
+    // The standby was started again on its untouched directory.
+    wait_until_streaming(&lab, 60);
+    psql(
+        &lab.primary(),
+        "INSERT INTO kept VALUES (0, 'after the export')",
+    );
+    wait_until_caught_up(&lab, 60);
+    assert_eq!(
+        table_fingerprint(&lab.standby(), "kept"),
+        table_fingerprint(&lab.primary(), "kept")
+    );
+    lab.assert_only_lab_containers();
+}
