@@ -249,16 +249,17 @@ fn a_link_cut_for_30_seconds_while_the_primary_writes_loses_no_row() {
         );
         std::thread::sleep(std::time::Duration::from_secs(3));
     }
-    // The slot holds the WAL the absent standby has not received.
+    // The slot holds the WAL the absent standby has not received. (Whether
+    // the primary has noticed the cut yet, `active`, depends on timeouts.)
     let slot = lab.prefix.replace('-', "_");
     let held = psql(
         &lab.primary(),
         &format!(
-            "SELECT active, wal_status, restart_lsn < pg_current_wal_lsn() \
+            "SELECT wal_status, restart_lsn < pg_current_wal_lsn() \
              FROM pg_replication_slots WHERE slot_name = '{slot}'"
         ),
     );
-    assert_eq!(held, "f|reserved|t", "slot {slot} during the cut");
+    assert_eq!(held, "reserved|t", "slot {slot} during the cut");
     drop(cut);
 
     wait_until_caught_up(&lab, 120);
