@@ -330,6 +330,12 @@ fn an_export_that_fills_its_file_system_restarts_the_standby_intact() {
         "{stderr}"
     );
     assert!(stderr.contains("No space left on device"), "{stderr}");
+    let named = format!("write the archive to {}", archive.display());
+    assert!(stderr.contains(&named), "{stderr}");
+    assert!(
+        stderr.contains("is full: free space or write elsewhere"),
+        "{stderr}"
+    );
     assert!(listing(&small.0).is_empty(), "{:?}", listing(&small.0));
 
     // The standby was started again on its untouched directory.

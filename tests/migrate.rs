@@ -10,24 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::lab::{Lab, staging_leftovers};
+use common::lab::{Lab, env_refs, staging_leftovers};
 use common::*;
 
 const TABLE_SUM: &str =
     "SELECT count(*) || ' ' || md5(string_agg(t::text, ',' ORDER BY id)) FROM t";
-
-/// Environment that makes import build a second standby beside the lab's,
-/// streaming from its own slot (the lab's slot belongs to the first).
-fn second_standby(lab: &Lab, name: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("PGSHADOW_STANDBY_CONTAINER", name.to_string()),
-        (
-            "PGSHADOW_STANDBY_DATA_DIR",
-            second_dir(lab, name).display().to_string(),
-        ),
-        ("PGSHADOW_REPLICATION_SLOT", slot_name(name)),
-    ]
-}
 
 fn second_dir(lab: &Lab, name: &str) -> PathBuf {
     lab.dir.path().join(name)
@@ -35,10 +22,6 @@ fn second_dir(lab: &Lab, name: &str) -> PathBuf {
 
 fn slot_name(name: &str) -> String {
     name.replace('-', "_")
-}
-
-fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
-    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
 /// A table with rows, and the second standby's slot, made before the export
@@ -124,7 +107,7 @@ fn rename_entry(archive: &mut [u8], from: &str, to: &str) {
 /// Imports `archive` as the second standby and expects a failure naming
 /// `file` (and `words`), leaving no directory, staging or container behind.
 fn assert_refused(lab: &Lab, name: &str, archive: &Path, file: &str, words: &str) {
-    let env = second_standby(lab, name);
+    let env = lab.second_standby(name, name);
     let out = lab.run(
         &["import", "--from", archive.to_str().unwrap()],
         &env_refs(&env),
@@ -159,7 +142,7 @@ fn export_to_a_file_then_import_as_a_second_standby_that_streams_every_row() {
     );
     insert_rows(&lab, 5001, 9000);
 
-    let env = second_standby(&lab, &second);
+    let env = lab.second_standby(&second, &second);
     let out = lab.run(
         &["import", "--from", archive.to_str().unwrap()],
         &env_refs(&env),
@@ -239,7 +222,7 @@ fn a_zstd_pipe_works_end_to_end_and_an_interrupted_export_restarts_the_standby()
     lab.track(&second);
     prepare_primary(&lab, &second);
 
-    let env = second_standby(&lab, &second);
+    let env = lab.second_standby(&second, &second);
     let pgshadow = env!("CARGO_BIN_EXE_pgshadow");
     let config = lab.config().display().to_string();
     // The overrides apply to the importing side only, as on another host.

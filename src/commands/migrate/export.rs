@@ -132,7 +132,7 @@ async fn export(
         Ok(exported) => exported,
         Err(e) => {
             output.discard();
-            return Err(e.at("export", "stream"));
+            return Err(output.name_in(e).at("export", "stream"));
         }
     };
     let place = output.commit().map_err(|e| e.at("export", "stream"))?;
@@ -209,6 +209,23 @@ impl Output {
             file,
             partial: Some((partial, out.to_path_buf())),
         })
+    }
+
+    /// A write failure names where the archive was going.
+    fn name_in(&self, error: Error) -> Error {
+        let Error::Archive(crate::archive::ArchiveError::Output(source)) = &error else {
+            return error;
+        };
+        let place = match &self.partial {
+            Some((_, out)) => out.display().to_string(),
+            None => "standard output".into(),
+        };
+        let hint = (source.raw_os_error() == Some(28))
+            .then(|| format!("the file system of {place} is full: free space or write elsewhere"));
+        Error::Failed {
+            message: format!("write the archive to {place}: {source}"),
+            hint,
+        }
     }
 
     fn discard(&self) {
