@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::owner::{FsOps, walk};
+use super::owner::{self, FsOps, walk};
 use super::*;
 use crate::config::Owner;
 
@@ -113,6 +113,16 @@ impl FsOps for Recorder {
         self.chowns.borrow_mut().push(path.to_path_buf());
         Ok(())
     }
+    fn lchown_in(
+        &self,
+        _handle: &std::fs::File,
+        dir: &Path,
+        name: &std::ffi::OsStr,
+        _owner: Owner,
+    ) -> std::io::Result<()> {
+        self.chowns.borrow_mut().push(dir.join(name));
+        Ok(())
+    }
     fn chmod(&self, path: &Path, mode: u32) -> std::io::Result<()> {
         self.chmods.borrow_mut().push((path.to_path_buf(), mode));
         Ok(())
@@ -141,4 +151,28 @@ fn the_walk_visits_everything_and_follows_no_symlink() {
     assert!(chmods.contains(&(root.clone(), 0o700)));
     assert!(chmods.contains(&(root.join("certs/client.key"), 0o600)));
     assert!(!ops.chowns.borrow().iter().any(|p| p.starts_with("/etc")));
+}
+
+#[test]
+fn entries_whose_mode_is_never_changed_are_not_inspected() {
+    let cases = [
+        ("", true, true),
+        ("certs/client.key", false, true),
+        ("server.key", false, true),
+        ("certs", true, false),
+        ("base/1/1259", false, false),
+        ("keys.key", true, false),
+    ];
+    for (relative, is_dir, matters) in cases {
+        assert_eq!(
+            owner::mode_matters(Path::new(relative), is_dir),
+            matters,
+            "{relative}"
+        );
+        if !matters {
+            for mode in [0o100777, 0o100600, 0o40777] {
+                assert_eq!(plan_modes(Path::new(relative), is_dir, mode), None);
+            }
+        }
+    }
 }
