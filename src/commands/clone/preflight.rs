@@ -134,8 +134,15 @@ pub async fn run(
         cert: certs.cert.clone(),
         key: certs.key.clone(),
     };
-    let login = crate::pg::login::probe_replication_login(engine, &config.image, &target)
-        .await
+    // One session answers both the login and the slot question.
+    let slot_name = config.replication.slot.as_deref();
+    let probe =
+        crate::pg::login::probe_login_and_slot(engine, &config.image, &target, slot_name).await;
+    let (login, slot_exists) = match probe {
+        Ok(probe) => (Ok(probe.identity), probe.slot_exists),
+        Err(e) => (Err(e), None),
+    };
+    let login = login
         .map(|id| {
             let detail = format!(
                 "as {} under {}, system {}",
@@ -147,20 +154,19 @@ pub async fn run(
     let identity = checks.record("TLS and certificate login", login)?;
     let identity = checks.need(identity)?;
 
-    let slot = match &config.replication.slot {
-        None => None,
-        Some(name) => {
-            let exists = crate::pg::login::slot_exists(engine, &config.image, &target, name).await;
+    let slot = match (slot_name, slot_exists) {
+        (Some(name), Some(exists)) => {
             let outcome = match exists {
                 Ok(true) => Ok((
-                    (name.clone(), false),
+                    (name.to_string(), false),
                     format!("{name} exists and will be reused"),
                 )),
-                Ok(false) => Ok(((name.clone(), true), format!("{name} will be created"))),
+                Ok(false) => Ok(((name.to_string(), true), format!("{name} will be created"))),
                 Err(e) => Err(Error::from(e)),
             };
             checks.record("replication slot", outcome)?
         }
+        _ => None,
     };
     if let Some(e) = checks.failed.take() {
         return Err(e);

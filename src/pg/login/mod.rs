@@ -9,7 +9,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::config::SslMode;
-use crate::docker::{DockerError, Engine, Mount, OneShot};
+use crate::docker::{DockerError, Engine, Finished, Mount, OneShot};
 
 mod classify;
 mod slots;
@@ -214,6 +214,43 @@ pub async fn probe_replication_login(
     parse_identify_system(&stdout).ok_or_else(|| classify(target, "", &stdout))
 }
 
+/// What one probe session learned: the primary's identity and, when a
+/// slot was asked about, whether it exists (or why that could not be read).
+#[derive(Debug)]
+pub struct Probe {
+    pub identity: SystemIdentity,
+    pub slot_exists: Option<Result<bool, LoginError>>,
+}
+
+/// [`probe_replication_login`] and [`slot_exists`] in one psql session, so
+/// the preflight starts one container instead of two (each costs more than
+/// half a second). A login failure is the error; a slot that cannot be
+/// read after a good login is reported in [`Probe::slot_exists`].
+pub async fn probe_login_and_slot(
+    engine: &Engine,
+    image: &str,
+    target: &LoginTarget,
+    slot: Option<&str>,
+) -> Result<Probe, LoginError> {
+    let mut commands = vec!["IDENTIFY_SYSTEM".to_string()];
+    commands.extend(slot.map(slots::read_slot_command));
+    let finished = run_commands(engine, image, target, &commands).await?;
+    let identity = parse_identify_system(&finished.stdout)
+        .ok_or_else(|| classify(target, &finished.stderr, &finished.stdout))?;
+    let slot_exists = slot.map(|_| {
+        if finished.success() {
+            let mut rows = finished.stdout.lines().filter(|l| l.contains('|'));
+            Ok(slots::parse_read_slot(rows.nth(1)))
+        } else {
+            Err(classify(target, &finished.stderr, ""))
+        }
+    });
+    Ok(Probe {
+        identity,
+        slot_exists,
+    })
+}
+
 /// Runs one replication-protocol command (`IDENTIFY_SYSTEM`,
 /// `READ_REPLICATION_SLOT`, `DROP_REPLICATION_SLOT`, ...) as `target`'s
 /// role over mutual TLS, from a one-shot container, and returns psql's
@@ -224,25 +261,37 @@ pub async fn replication_command(
     target: &LoginTarget,
     command: &str,
 ) -> Result<String, LoginError> {
-    let addr = target.addr();
-    tracing::debug!(host = %target.host, port = target.port, user = %target.user, command, "replication command");
-    tracing::trace!(conninfo = %target.conninfo(), "replication command conninfo");
-
-    let finished = engine
-        .run_oneshot(&probe_spec(image, target, command), |_, _| {})
-        .await
-        .map_err(|source| LoginError::Docker {
-            addr: addr.clone(),
-            source: Box::new(source),
-        })?;
-    tracing::trace!(exit_code = finished.exit_code, stderr = %finished.stderr, "replication command finished");
+    let finished = run_commands(engine, image, target, &[command.to_string()]).await?;
     if finished.success() {
         return Ok(finished.stdout);
     }
     Err(classify(target, &finished.stderr, &finished.stdout))
 }
 
-fn probe_spec(image: &str, target: &LoginTarget, command: &str) -> OneShot {
+/// Runs `commands` in one replication session from a one-shot container;
+/// returns how it ended. Only a Docker failure is an error.
+async fn run_commands(
+    engine: &Engine,
+    image: &str,
+    target: &LoginTarget,
+    commands: &[String],
+) -> Result<Finished, LoginError> {
+    let addr = target.addr();
+    tracing::debug!(host = %target.host, port = target.port, user = %target.user, ?commands, "replication command");
+    tracing::trace!(conninfo = %target.conninfo(), "replication command conninfo");
+
+    let finished = engine
+        .run_oneshot(&probe_spec(image, target, commands), |_, _| {})
+        .await
+        .map_err(|source| LoginError::Docker {
+            addr: addr.clone(),
+            source: Box::new(source),
+        })?;
+    tracing::trace!(exit_code = finished.exit_code, stderr = %finished.stderr, "replication command finished");
+    Ok(finished)
+}
+
+fn probe_spec(image: &str, target: &LoginTarget, commands: &[String]) -> OneShot {
     let mount = |source: &PathBuf, name: &str| Mount {
         source: source.clone(),
         target: format!("{MOUNT_DIR}/{name}"),
@@ -252,14 +301,10 @@ fn probe_spec(image: &str, target: &LoginTarget, command: &str) -> OneShot {
         role: "login",
         image: image.to_string(),
         entrypoint: vec!["psql".into()],
-        cmd: vec![
-            target.conninfo(),
-            "-X".into(),
-            "-A".into(),
-            "-t".into(),
-            "-c".into(),
-            command.into(),
-        ],
+        cmd: [target.conninfo(), "-X".into(), "-A".into(), "-t".into()]
+            .into_iter()
+            .chain(commands.iter().flat_map(|c| ["-c".to_string(), c.clone()]))
+            .collect(),
         // libpq's messages in English, so that `classify` can read them.
         env: vec!["LC_ALL=C".into(), "LANG=C".into()],
         user: Some("0:0".into()),

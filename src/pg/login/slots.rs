@@ -12,13 +12,22 @@ pub async fn slot_exists(
     target: &LoginTarget,
     slot: &str,
 ) -> Result<bool, LoginError> {
-    let command = format!("READ_REPLICATION_SLOT {}", quote_ident(slot));
-    let stdout = replication_command(engine, image, target, &command).await?;
-    let row = stdout.lines().find(|l| l.contains('|')).unwrap_or_default();
-    Ok(row
+    let stdout = replication_command(engine, image, target, &read_slot_command(slot)).await?;
+    Ok(parse_read_slot(stdout.lines().find(|l| l.contains('|'))))
+}
+
+/// The command that asks about `slot`.
+pub(super) fn read_slot_command(slot: &str) -> String {
+    format!("READ_REPLICATION_SLOT {}", quote_ident(slot))
+}
+
+/// Whether `READ_REPLICATION_SLOT`'s row (`type|restart_lsn|timeline`)
+/// names an existing slot: a missing one has an empty type.
+pub(super) fn parse_read_slot(row: Option<&str>) -> bool {
+    row.unwrap_or_default()
         .split('|')
         .next()
-        .is_some_and(|kind| !kind.trim().is_empty()))
+        .is_some_and(|kind| !kind.trim().is_empty())
 }
 
 /// Drops the slot `slot` on the primary, waiting for it to be released.
@@ -41,6 +50,13 @@ fn quote_ident(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_missing_slot_has_an_empty_type() {
+        assert!(super::parse_read_slot(Some("physical|0/3000148|1")));
+        assert!(!super::parse_read_slot(Some("||")));
+        assert!(!super::parse_read_slot(None));
+    }
+
     #[test]
     fn identifiers_are_quoted_with_doubled_quotes() {
         assert_eq!(super::quote_ident("standby1"), "\"standby1\"");
