@@ -3,6 +3,7 @@
 //! over the local socket of a running server.
 
 pub mod basebackup;
+pub mod compression;
 pub mod login;
 pub mod primary;
 pub mod server;

@@ -22,6 +22,7 @@ const EXAMPLES: &str = "\
 Examples:
   pgshadow clone-standby --dry-run
   pgshadow clone-standby --compress server-zstd
+  pgshadow clone-standby --compress none
   pgshadow -c /etc/pgshadow.yaml clone-standby --force --timeout 300";
 
 /// Clone the primary into a new streaming standby container.
@@ -49,7 +50,9 @@ pub struct CloneArgs {
     #[arg(long, default_value_t = 120, value_name = "SECONDS")]
     pub timeout: u64,
 
-    /// Compression on the wire, passed to pg_basebackup (server-lz4, server-zstd, server-zstd:level=1)
+    /// Compression on the wire, passed to pg_basebackup (server-zstd, server-lz4,
+    /// server-zstd:level=1, or none) [default: server-zstd when primary.host is not local
+    /// (not loopback, private or link-local), else none]
     #[arg(long, value_name = "METHOD")]
     pub compress: Option<String>,
 
@@ -85,7 +88,7 @@ pub async fn run(globals: &Globals, args: CloneArgs) -> Result<u8, Error> {
     let options = Options {
         verify: !args.no_verify,
         timeout: Duration::from_secs(args.timeout),
-        compress: args.compress,
+        compress: crate::pg::compression::choose(args.compress.as_deref(), &ready.target.host),
         max_rate: args.max_rate,
     };
     let summary = stages::run(&engine, &config, &reporter, ready, options).await?;

@@ -88,6 +88,7 @@ async fn stages(
         slot: ready.slot.as_ref().map(|(name, _)| name.clone()),
         config_file: config.file.clone(),
         system_id: ready.identity.system_id.clone(),
+        compress: options.compress.clone(),
         ..Default::default()
     };
 

@@ -10,6 +10,8 @@ pub struct Summary {
     pub stages: Vec<(&'static str, Duration)>,
     pub bytes: u64,
     pub verified: bool,
+    /// pg_basebackup's `--compress`, when the copy was compressed.
+    pub compress: Option<String>,
     pub slot: Option<String>,
     pub data_dir: PathBuf,
     pub container: String,
@@ -38,6 +40,10 @@ impl Summary {
         text.push_str(&format!(
             "  slot        {}\n",
             self.slot.as_deref().unwrap_or("none")
+        ));
+        text.push_str(&format!(
+            "  compressed  {}\n",
+            self.compress.as_deref().unwrap_or("no")
         ));
         text.push_str(&format!(
             "  verified    {}\n",
@@ -85,6 +91,7 @@ impl Summary {
             "bytes": self.bytes,
             "slot": self.slot,
             "verified": self.verified,
+            "compress": self.compress,
             "system_id": self.system_id,
             "replaced": self.replaced,
             "stage_seconds": stages,
