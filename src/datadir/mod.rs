@@ -6,6 +6,7 @@
 //! staging directory (same file system, so the swap is one rename) and only
 //! renames it into place once it is complete, finalized and verified.
 
+mod dir_queue;
 pub mod finalize;
 mod owner;
 

@@ -1,8 +1,8 @@
 //! Staging, swap and the owner/mode decisions, on temporary directories.
 
-use std::cell::RefCell;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use super::owner::{self, FsOps, walk};
 use super::*;
@@ -104,13 +104,13 @@ fn modes_fix_the_root_and_readable_keys_only() {
 /// Records calls instead of making them, so the walk runs without root.
 #[derive(Default)]
 struct Recorder {
-    chowns: RefCell<Vec<PathBuf>>,
-    chmods: RefCell<Vec<(PathBuf, u32)>>,
+    chowns: Mutex<Vec<PathBuf>>,
+    chmods: Mutex<Vec<(PathBuf, u32)>>,
 }
 
 impl FsOps for Recorder {
     fn lchown(&self, path: &Path, _owner: Owner) -> std::io::Result<()> {
-        self.chowns.borrow_mut().push(path.to_path_buf());
+        self.chowns.lock().unwrap().push(path.to_path_buf());
         Ok(())
     }
     fn lchown_in(
@@ -120,11 +120,11 @@ impl FsOps for Recorder {
         name: &std::ffi::OsStr,
         _owner: Owner,
     ) -> std::io::Result<()> {
-        self.chowns.borrow_mut().push(dir.join(name));
+        self.chowns.lock().unwrap().push(dir.join(name));
         Ok(())
     }
     fn chmod(&self, path: &Path, mode: u32) -> std::io::Result<()> {
-        self.chmods.borrow_mut().push((path.to_path_buf(), mode));
+        self.chmods.lock().unwrap().push((path.to_path_buf(), mode));
         Ok(())
     }
 }
@@ -147,10 +147,16 @@ fn the_walk_visits_everything_and_follows_no_symlink() {
     let plan = walk(&root, Owner { uid: 999, gid: 999 }, &ops).unwrap();
     assert_eq!(plan.chowned, 4);
     assert_eq!(plan.chmodded, 2);
-    let chmods = ops.chmods.borrow();
+    let chmods = ops.chmods.lock().unwrap();
     assert!(chmods.contains(&(root.clone(), 0o700)));
     assert!(chmods.contains(&(root.join("certs/client.key"), 0o600)));
-    assert!(!ops.chowns.borrow().iter().any(|p| p.starts_with("/etc")));
+    assert!(
+        !ops.chowns
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|p| p.starts_with("/etc"))
+    );
 }
 
 #[test]
