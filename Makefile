@@ -4,7 +4,7 @@
 PG ?= 15
 CARGO ?= cargo
 
-.PHONY: build test lint image demo
+.PHONY: build test lint image demo bench
 
 build:
 	$(CARGO) build --release
@@ -29,3 +29,14 @@ demo: build
 	docker image inspect postgres:17 >/dev/null 2>&1 || docker pull postgres:17 \
 	  || $(MAKE) image PG=15
 	./target/release/pgshadow lab up
+
+# Side-by-side benchmarks (docs/BENCHMARKS.md, about ten minutes). Needs
+# root and Docker; installs the few Debian tools it uses when missing.
+BENCH_TOOLS = /usr/bin/time:time /usr/sbin/tc:iproute2 /usr/bin/nsenter:util-linux \
+  /usr/bin/zstd:zstd
+bench: image
+	@missing=""; for tool in $(BENCH_TOOLS); do \
+	  test -x "$${tool%%:*}" || missing="$$missing $${tool##*:}"; done; \
+	if [ -n "$$missing" ]; then apt-get update -qq && apt-get install -y -qq $$missing; fi
+	$(CARGO) build --release --bin pgshadow --example chown_walk
+	python3 bench/run.py
