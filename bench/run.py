@@ -22,6 +22,7 @@ import tempfile
 import time
 import uuid
 
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import clones  # noqa: E402
