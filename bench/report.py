@@ -25,8 +25,9 @@ def _header(results, quick):
     before, after = results["busy_before"], results["busy_after"]
     lines = [
         f"Written by `make bench` on {m['date']} in {results['minutes']:.1f} minutes; "
-        f"every figure is the median of {results['runs']} runs (5 for ownership), the "
-        "compared commands alternating run by run (AB, BA, AB).",
+        f"every figure is the median of {results['runs']} runs ({min(results['runs'], 3)} "
+        "for the slow link and scale 100, which take longest; every run is listed below), "
+        "the compared commands alternating run by run (AB, BA, AB...).",
         "",
         f"- machine: {m['cores']} cores ({m['cpu']}), {m['memory']} memory",
         f"- disk: {m['disk']}; a 1 GiB `dd conv=fsync` wrote {m['dd']:.0f} MB/s",

@@ -39,7 +39,9 @@ IMAGE = "pgshadow/postgres:15"
 def parse_args():
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=3, help="runs per command (median of these)")
+    parser.add_argument("--runs", type=int, default=5,
+                        help="runs per command (median of these); at most 3 for the slow "
+                             "link and scale 100, which take longest")
     parser.add_argument("--out", default=os.path.join(repo, "docs", "BENCHMARKS.md"))
     parser.add_argument("--pgshadow", default=os.path.join(repo, "target/release/pgshadow"))
     parser.add_argument("--walker",
@@ -67,7 +69,8 @@ def plan(quick):
 
 
 def measure(args, sizes, lab, results):
-    results["chown"] = ownership.measure(args.walker, lab.root, sizes["files"], max(args.runs, 5))
+    heavy = min(args.runs, 3)
+    results["chown"] = ownership.measure(args.walker, lab.root, sizes["files"], args.runs)
     results["chown_files"] = sizes["files"]
 
     log("lab up")
@@ -83,11 +86,12 @@ def measure(args, sizes, lab, results):
             entry["pgshadow"] = samples["pgshadow"]
         else:
             log(f"scale {scale}: growth")
-            entry["pgshadow"] = clones.growth(lab, args.runs)["pgshadow"]
+            runs = heavy if scale == max(sizes["scales"]) else args.runs
+            entry["pgshadow"] = clones.growth(lab, runs)["pgshadow"]
         if scale == sizes["slow"]:
             log(f"scale {scale}: a 100 Mbit/s link")
             samples = clones.slow_link(
-                lab, args.runs, "100mbit", ["none", "server-lz4", "server-zstd"]
+                lab, heavy, "100mbit", ["none", "server-lz4", "server-zstd"]
             )
             results["slow"] = {"scale": scale, "rate": "100 Mbit/s", "samples": samples}
         if scale == sizes["migrate"]:
@@ -96,7 +100,7 @@ def measure(args, sizes, lab, results):
             entry["migrate"] = results["migrate"]["samples"]["pgshadow"]
         elif scale in sizes["rss"]:
             log(f"scale {scale}: export | import, memory")
-            entry["migrate"] = migrate.memory(lab, args.runs)["pgshadow"]
+            entry["migrate"] = migrate.memory(lab, heavy)["pgshadow"]
         results["scales"][scale] = entry
 
 
