@@ -103,24 +103,27 @@ FINDINGS = """\
   local (`src/pg/compression.rs`; `--compress none` turns it off). Local
   and private primaries keep the uncompressed default: there the disk, not
   the link, sets the pace.
-- **Export and import without compression: the checksums.** On the same
-  data the two routes end within a few percent of each other, and the
-  stream alone is where pgshadow can lose: measured with
+- **Export and import: the checksums, and zstd.** The two routes end
+  within a few percent of each other, and which one wins moves with the
+  noise: in this run export | import took 0.92x and its zstd form 1.00x;
+  in a full run 10 minutes earlier, on a quieter machine, 1.03x (a miss)
+  and 0.87x. Where pgshadow can lose is the stream, on CPU: measured with
   `/usr/bin/time -v` at scale 20 (354 MB), export used 0.22 to 0.25 s of
   user CPU where `tar -c` used 0.01 s, and import 0.22 to 0.27 s where
-  `tar -x` used 0.01 s; the system time was no higher than tar's (import's
-  was lower). That user time is the SHA-256 of every byte, computed on
-  both sides, plus the manifest. On 2 cores with both ends of the pipe
-  running, CPU is the limit, so the extra half CPU-second shows in the
-  wall time. Not fixed here: a faster checksum (BLAKE3 or XXH3 run at
-  several GB/s a core, against about 1.5 GB/s for SHA-256 here) would
-  close it but changes the archive format, which belongs to its own
-  issue. With zstd pgshadow wins clearly: it compresses in-process with
-  1 MiB buffers, while the tar route passes every byte through two more
-  processes and pipes.
-- **Growth.** pgshadow's own time does not grow with the data (about 1.3
-  to 2.3 s at every scale, mostly the probe container and the start and
-  poll that any route has). The pg_basebackup stage is close to linear up
+  `tar -x` used 0.01 s, with system times no higher than tar's (import's
+  lower). That user time is the SHA-256 of every byte, computed on both
+  sides, plus the manifest. On 2 cores with both ends of the pipe
+  running, CPU is the limit, so that half CPU-second can show in the wall
+  time. Not fixed here: a faster checksum (BLAKE3 or XXH3 run at several
+  GB/s a core, against about 1.5 GB/s for SHA-256 here) would make the
+  margin safe, but it changes the archive format, which deserves its own
+  issue. With zstd, pgshadow compresses in-process with 1 MiB buffers
+  while the tar route passes every byte through two more processes and
+  pipes; that offsets the checksums.
+- **Growth.** pgshadow's own time does not grow with the data (1.4 to
+  1.8 s at every scale in this run, 1.3 to 2.3 s across the runs made
+  while developing: mostly the probe container, and the start and poll
+  that any route has). The pg_basebackup stage is close to linear up
   to scale 50 and varies most at scale 100 (1.6 GB): there the copy
   outgrows what the page cache absorbs before pg_basebackup's final fsync,
   and the runs spread with whatever else writes to the shared disk. The

@@ -39,6 +39,14 @@ def _header(results, quick):
         "are measured side by side)",
         "",
     ]
+    loads = [float(b["load"].split()[0]) for b in (before, after)]
+    if max(loads) > m["cores"] or after["other_containers"] or before["other_containers"]:
+        lines += [
+            "**The machine was busy during (part of) this run** (load average above the core "
+            "count, or other containers running): absolute times are slower than on a quiet "
+            "machine; each ratio compares commands run side by side under the same load.",
+            "",
+        ]
     if quick:
         lines = ["**A --quick trial run with small data: not the benchmark.**", ""] + lines
     return lines
