@@ -183,6 +183,25 @@ pub fn ensure_space(path: &Path, needed: u64) -> Result<(), DatadirError> {
     Ok(())
 }
 
+/// Bytes of the files under `dir` (symlinks not followed), for summaries.
+pub fn bytes_under(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(&path) {
+                pending.extend(entries.flatten().map(|e| e.path()));
+            }
+        } else {
+            total += meta.len();
+        }
+    }
+    total
+}
+
 /// A UTC timestamp for file names: `20261203T154500Z`.
 pub fn timestamp() -> String {
     let now = time::OffsetDateTime::now_utc();

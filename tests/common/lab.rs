@@ -152,21 +152,7 @@ pub fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a
 
 /// Bytes of the files under `dir`.
 pub fn disk_usage(dir: &Path) -> u64 {
-    let mut total = 0;
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(path) = pending.pop() {
-        let Ok(meta) = std::fs::symlink_metadata(&path) else {
-            continue;
-        };
-        if meta.is_dir() {
-            if let Ok(entries) = std::fs::read_dir(&path) {
-                pending.extend(entries.flatten().map(|e| e.path()));
-            }
-        } else {
-            total += meta.len();
-        }
-    }
-    total
+    pgshadow::datadir::bytes_under(dir)
 }
 
 /// Every path under `dir`, relative, sorted (for before/after comparisons).

@@ -229,7 +229,7 @@ async fn copy(
         return Err(e.into());
     }
     outcome.expect("the copy ended unless stopped for space")?;
-    let bytes = dir_size(staging);
+    let bytes = datadir::bytes_under(staging);
     reporter.line(&format!("    ok pg_basebackup: {bytes} bytes"));
     Ok(bytes)
 }
@@ -317,23 +317,4 @@ async fn roll_back(
             "warning: could not start the previous standby {old} again: {e}"
         ));
     }
-}
-
-/// Bytes under `dir`, for the summary.
-fn dir_size(dir: &Path) -> u64 {
-    let mut total = 0;
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(path) = pending.pop() {
-        let Ok(meta) = std::fs::symlink_metadata(&path) else {
-            continue;
-        };
-        if meta.is_dir() {
-            if let Ok(entries) = std::fs::read_dir(&path) {
-                pending.extend(entries.flatten().map(|e| e.path()));
-            }
-        } else {
-            total += meta.len();
-        }
-    }
-    total
 }
