@@ -200,16 +200,7 @@ fn wait_until_caught_up(lab: &Lab, secs: u64) {
     let target = psql(&lab.primary(), "SELECT pg_current_wal_lsn()");
     let sql = format!("SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn");
     wait_for("the standby to catch up", secs, || {
-        let out = docker(&[
-            "exec",
-            &lab.standby(),
-            "psql",
-            "-U",
-            "postgres",
-            "-XAtc",
-            &sql,
-        ]);
-        String::from_utf8_lossy(&out.stdout).trim() == "t"
+        try_psql(&lab.standby(), &sql).as_deref() == Some("t")
     });
 }
 
@@ -273,16 +264,8 @@ fn a_link_cut_for_30_seconds_while_the_primary_writes_loses_no_row() {
 /// Waits until the standby's WAL receiver streams again.
 fn wait_until_streaming(lab: &Lab, secs: u64) {
     wait_for("the standby to stream", secs, || {
-        let out = docker(&[
-            "exec",
-            &lab.standby(),
-            "psql",
-            "-U",
-            "postgres",
-            "-XAtc",
-            "SELECT status FROM pg_stat_wal_receiver",
-        ]);
-        String::from_utf8_lossy(&out.stdout).trim() == "streaming"
+        let status = try_psql(&lab.standby(), "SELECT status FROM pg_stat_wal_receiver");
+        status.as_deref() == Some("streaming")
     });
 }
 

@@ -152,6 +152,17 @@ pub fn wait_for_postgres(container: &str, secs: u64) {
     }
 }
 
+/// Runs SQL through psql in `container` as postgres; `None` when psql fails
+/// (the server is still starting, or the table is not there yet).
+pub fn try_psql(container: &str, sql: &str) -> Option<String> {
+    let out = docker(&[
+        "exec", container, "psql", "-U", "postgres", "-X", "-Atc", sql,
+    ]);
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
 /// Runs SQL through psql in `container` as postgres and returns trimmed output.
 pub fn psql(container: &str, sql: &str) -> String {
     docker_ok(&[
