@@ -16,20 +16,10 @@ use nix::sys::signal::Signal;
 /// Fills the primary with pgbench tables of `scale` (about 13 MB each),
 /// generated server-side, and returns the size of all databases in bytes.
 fn fill_primary(lab: &Lab, scale: u32) -> u64 {
-    let out = docker(&[
-        "exec",
+    pgbench(
         &lab.primary(),
-        "pgbench",
-        "-U",
-        "postgres",
-        "-i",
-        "-I",
-        "dtG",
-        "-s",
-        &scale.to_string(),
-        "postgres",
-    ]);
-    assert!(out.status.success(), "pgbench -i: {}", describe(&out));
+        &["-i", "-I", "dtG", "-s", &scale.to_string()],
+    );
     psql(
         &lab.primary(),
         "SELECT sum(pg_database_size(datname)) FROM pg_database",

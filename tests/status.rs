@@ -93,30 +93,8 @@ fn status_reports_health_lag_and_pushes() {
 
     // Pause replay and write: the lag grows and the thresholds decide.
     psql(&lab.standby(), "SELECT pg_wal_replay_pause()");
-    docker_ok(&[
-        "exec",
-        &lab.primary(),
-        "pgbench",
-        "-U",
-        "postgres",
-        "-i",
-        "-s",
-        "2",
-        "-q",
-        "postgres",
-    ]);
-    docker_ok(&[
-        "exec",
-        &lab.primary(),
-        "pgbench",
-        "-U",
-        "postgres",
-        "-T",
-        "3",
-        "-c",
-        "2",
-        "postgres",
-    ]);
+    pgbench(&lab.primary(), &["-i", "-s", "2", "-q"]);
+    pgbench(&lab.primary(), &["-T", "3", "-c", "2"]);
     let (code, report) = status_json(&lab, &["--warn-lag", "1000", "--crit-lag", "100000000000"]);
     assert_eq!(code, Some(1), "{report:#}");
     assert_eq!(report["state"], "warning");

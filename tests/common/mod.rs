@@ -152,6 +152,15 @@ pub fn wait_for_postgres(container: &str, secs: u64) {
     }
 }
 
+/// Runs pgbench in `container` as postgres against the `postgres` database,
+/// asserting success.
+pub fn pgbench(container: &str, args: &[&str]) {
+    let mut command = vec!["exec", container, "pgbench", "-U", "postgres"];
+    command.extend_from_slice(args);
+    command.push("postgres");
+    docker_ok(&command);
+}
+
 /// Runs SQL through psql in `container` as postgres; `None` when psql fails
 /// (the server is still starting, or the table is not there yet).
 pub fn try_psql(container: &str, sql: &str) -> Option<String> {
