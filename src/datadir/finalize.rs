@@ -22,6 +22,23 @@ pub struct StandbyCerts {
     pub server: Option<(PathBuf, PathBuf)>,
 }
 
+impl StandbyCerts {
+    /// Each file's name in `$PGDATA/certs`, where it is on this machine,
+    /// and its mode: keys 0600, certificates 0644.
+    pub fn files(&self) -> Vec<(&'static str, &Path, u32)> {
+        let mut files: Vec<(&'static str, &Path, u32)> = vec![
+            ("ca.crt", &self.ca, 0o644),
+            ("client.crt", &self.client_cert, 0o644),
+            ("client.key", &self.client_key, 0o600),
+        ];
+        if let Some((cert, key)) = &self.server {
+            files.push(("standby.crt", cert, 0o644));
+            files.push(("standby.key", key, 0o600));
+        }
+        files
+    }
+}
+
 /// Replaces `<data>/certs` with the standby's certificates: keys 0600,
 /// certificates 0644, the folder 0700. Returns the names installed.
 pub fn install_client_certs(
@@ -40,15 +57,7 @@ pub fn install_client_certs(
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
         .map_err(io("chmod", &dir))?;
 
-    let mut files: Vec<(&'static str, &Path, u32)> = vec![
-        ("ca.crt", &certs.ca, 0o644),
-        ("client.crt", &certs.client_cert, 0o644),
-        ("client.key", &certs.client_key, 0o600),
-    ];
-    if let Some((cert, key)) = &certs.server {
-        files.push(("standby.crt", cert, 0o644));
-        files.push(("standby.key", key, 0o600));
-    }
+    let files = certs.files();
     for (name, source, mode) in &files {
         let contents = std::fs::read(source).map_err(io("read", source))?;
         write_file(&dir.join(name), &contents, *mode)?;

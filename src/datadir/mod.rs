@@ -8,7 +8,11 @@
 
 mod dir_queue;
 pub mod finalize;
+pub mod host;
 mod owner;
+pub mod remote;
+
+pub use host::DataHost;
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +31,13 @@ pub enum DatadirError {
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+    #[error("{action} {path} on the engine at {endpoint}: {detail}")]
+    Remote {
+        action: &'static str,
+        path: PathBuf,
+        endpoint: String,
+        detail: String,
     },
     #[error("not enough space in {path}: the copy needs {needed} bytes, {available} are free")]
     NoSpace {

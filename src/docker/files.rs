@@ -4,7 +4,9 @@
 
 use bollard::query_parameters::UploadToContainerOptions;
 
-use super::{DockerError, Engine};
+use std::path::Path;
+
+use super::{DockerError, Engine, Upload};
 
 /// One file to place in a container.
 #[derive(Clone)]
@@ -70,6 +72,42 @@ impl Engine {
         }
         Ok(Some(out.stdout.into_bytes()))
     }
+}
+
+/// The client's certificate set for a temporary container: `ca.crt`,
+/// `client.crt` and `client.key` read from this machine into memory and
+/// placed in `/run/<folder>` (owned by root, the key 0600) before the
+/// container starts. Nothing is bind-mounted, so the same works for an
+/// engine on another host, and the key never passes through a file there
+/// other than the container's own layer, removed with the container.
+pub fn client_certs_upload(
+    folder: &str,
+    ca: &Path,
+    cert: &Path,
+    key: &Path,
+) -> Result<Upload, DockerError> {
+    let read = |name: &str, path: &Path, mode: u32| {
+        let contents = std::fs::read(path).map_err(|source| DockerError::ReadLocal {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok::<_, DockerError>(FileEntry {
+            name: format!("{folder}/{name}"),
+            contents,
+            mode,
+            uid: 0,
+            gid: 0,
+        })
+    };
+    Ok(Upload {
+        dir: "/run".into(),
+        dirs: vec![folder.to_string()],
+        files: vec![
+            read("ca.crt", ca, 0o644)?,
+            read("client.crt", cert, 0o644)?,
+            read("client.key", key, 0o600)?,
+        ],
+    })
 }
 
 fn build_tar(dirs: &[&str], files: &[FileEntry]) -> std::io::Result<Vec<u8>> {

@@ -17,9 +17,9 @@ use bollard::Docker;
 
 pub use container::{ContainerState, Mount, ServiceSpec};
 pub use exec::ExecOutput;
-pub use files::FileEntry;
+pub use files::{FileEntry, client_certs_upload};
 pub use image::ImageSource;
-pub use oneshot::{Finished, OneShot};
+pub use oneshot::{Finished, OneShot, Upload};
 
 /// Label naming what a container is for (`helper`, `basebackup`, `primary`, `standby`).
 pub const LABEL_ROLE: &str = "io.pgshadow.role";
@@ -76,6 +76,12 @@ pub enum DockerError {
     List {
         #[source]
         source: bollard::errors::Error,
+    },
+    #[error("read {path} to copy it into a container")]
+    ReadLocal {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
     },
     #[error("inspect network {network}")]
     Network {
@@ -219,6 +225,22 @@ impl Engine {
     /// where changing the environment would need `unsafe`).
     pub fn add_label(&mut self, key: &str, value: &str) {
         self.extra_labels.push((key.to_string(), value.to_string()));
+    }
+
+    /// True when the engine listens on a unix socket, so that its host's
+    /// paths are this machine's.
+    pub fn is_local(&self) -> bool {
+        self.endpoint.starts_with("unix://")
+    }
+
+    /// The same connection and run id, with its own set of temporary
+    /// containers: a long-lived helper kept out of [`Engine::remove_temporaries`]
+    /// of the command that uses it, and removed by its owner.
+    pub fn detached(&self) -> Engine {
+        Engine {
+            temporaries: Default::default(),
+            ..self.clone()
+        }
     }
 
     pub(crate) fn next_serial(&self) -> u32 {

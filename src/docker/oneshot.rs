@@ -8,7 +8,7 @@ use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{LogsOptions, WaitContainerOptions};
 use futures_util::StreamExt;
 
-use super::{DockerError, Engine, Mount};
+use super::{DockerError, Engine, FileEntry, Mount};
 
 /// A container to run to completion.
 #[derive(Debug, Clone, Default)]
@@ -26,6 +26,21 @@ pub struct OneShot {
     pub network_mode: Option<String>,
     /// Where the command starts.
     pub working_dir: Option<PathBuf>,
+    /// Files copied into the container through the API after it is
+    /// created and before it starts: certificates and keys reach a remote
+    /// engine this way, from memory, without a bind mount of a client path.
+    pub uploads: Vec<Upload>,
+}
+
+/// Files to place under one directory of a container before it starts.
+#[derive(Debug, Clone, Default)]
+pub struct Upload {
+    /// An existing directory in the image (`/run`).
+    pub dir: String,
+    /// Folders to create under `dir` first (mode 0700).
+    pub dirs: Vec<String>,
+    /// Paths relative to `dir`.
+    pub files: Vec<FileEntry>,
 }
 
 /// How a one-shot container ended.
@@ -87,23 +102,10 @@ impl Engine {
         spec: &OneShot,
         on_line: &mut impl FnMut(Stream, &str),
     ) -> Result<Finished, DockerError> {
-        let body = ContainerCreateBody {
-            image: Some(spec.image.clone()),
-            cmd: Some(spec.cmd.clone()),
-            env: Some(spec.env.clone()),
-            user: spec.user.clone(),
-            entrypoint: (!spec.entrypoint.is_empty()).then(|| spec.entrypoint.clone()),
-            working_dir: spec.working_dir.as_ref().map(|p| p.display().to_string()),
-            labels: Some(self.labels(spec.role)),
-            host_config: Some(HostConfig {
-                binds: Some(spec.mounts.iter().map(Mount::to_bind).collect()),
-                network_mode: spec.network_mode.clone(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
+        let body = create_body(self, spec);
         self.create_named(name, body).await?;
         tracing::debug!(container = name, cmd = ?spec.cmd, "temporary container created");
+        self.upload_all(name, &spec.uploads).await?;
         self.start_existing(name).await?;
 
         let (stdout, stderr) = self.follow_output(name, on_line).await?;
@@ -115,6 +117,42 @@ impl Engine {
             stdout,
             stderr,
         })
+    }
+
+    /// Creates and starts `spec` as a temporary container that keeps running
+    /// (its command must not exit); returns its name. It is removed by
+    /// [`Engine::remove_temporary`] or, on any failure, by
+    /// [`Engine::remove_temporaries`].
+    pub async fn start_temporary(&self, spec: &OneShot) -> Result<String, DockerError> {
+        let name = format!(
+            "pgshadow-{}-{}-{}",
+            spec.role,
+            self.run_id,
+            self.next_serial()
+        );
+        self.track(&name);
+        let body = create_body(self, spec);
+        self.create_named(&name, body).await?;
+        self.upload_all(&name, &spec.uploads).await?;
+        self.start_existing(&name).await?;
+        tracing::debug!(container = %name, "temporary container started");
+        Ok(name)
+    }
+
+    /// Removes a container made by [`Engine::start_temporary`].
+    pub async fn remove_temporary(&self, name: &str) -> Result<(), DockerError> {
+        self.remove_container(name).await?;
+        self.untrack(name);
+        Ok(())
+    }
+
+    async fn upload_all(&self, name: &str, uploads: &[Upload]) -> Result<(), DockerError> {
+        for upload in uploads {
+            let dirs: Vec<&str> = upload.dirs.iter().map(String::as_str).collect();
+            self.upload_files(name, &upload.dir, &dirs, &upload.files)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Follows a container's output until it exits.
@@ -164,6 +202,25 @@ impl Engine {
             }),
             None => Ok(-1),
         }
+    }
+}
+
+/// The create request for `spec`, labelled for this run.
+fn create_body(engine: &Engine, spec: &OneShot) -> ContainerCreateBody {
+    ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        cmd: Some(spec.cmd.clone()),
+        env: Some(spec.env.clone()),
+        user: spec.user.clone(),
+        entrypoint: (!spec.entrypoint.is_empty()).then(|| spec.entrypoint.clone()),
+        working_dir: spec.working_dir.as_ref().map(|p| p.display().to_string()),
+        labels: Some(engine.labels(spec.role)),
+        host_config: Some(HostConfig {
+            binds: Some(spec.mounts.iter().map(Mount::to_bind).collect()),
+            network_mode: spec.network_mode.clone(),
+            ..Default::default()
+        }),
+        ..Default::default()
     }
 }
 

@@ -117,30 +117,26 @@ impl BasebackupPlan {
         cmd
     }
 
-    fn oneshot(&self) -> OneShot {
-        let cert = |path: &Path, name: &str| Mount {
-            source: path.to_path_buf(),
-            target: format!("{TEMP_CERT_DIR}/{name}"),
-            read_only: true,
-        };
-        OneShot {
+    /// The one-shot container: the client's certificates copied in through
+    /// the API (they live on this machine, the engine may be elsewhere), the
+    /// staging directory bind-mounted on the engine's host.
+    fn oneshot(&self) -> Result<OneShot, DockerError> {
+        let folder = TEMP_CERT_DIR.trim_start_matches("/run/");
+        let certs = crate::docker::client_certs_upload(folder, &self.ca, &self.cert, &self.key)?;
+        Ok(OneShot {
             role: "basebackup",
             image: self.image.clone(),
             cmd: self.command(),
             env: vec!["LC_ALL=C".into()],
             user: Some("0:0".into()),
-            mounts: vec![
-                cert(&self.ca, "ca.crt"),
-                cert(&self.cert, "client.crt"),
-                cert(&self.key, "client.key"),
-                Mount {
-                    source: self.staging.clone(),
-                    target: TEMP_DATA_DIR.into(),
-                    read_only: false,
-                },
-            ],
+            mounts: vec![Mount {
+                source: self.staging.clone(),
+                target: TEMP_DATA_DIR.into(),
+                read_only: false,
+            }],
+            uploads: vec![certs],
             ..Default::default()
-        }
+        })
     }
 }
 
@@ -153,12 +149,13 @@ pub async fn run(
 ) -> Result<(), BasebackupError> {
     tracing::debug!(host = %plan.host, port = plan.port, slot = ?plan.slot, "starting pg_basebackup");
     let finished = engine
-        .run_oneshot(&plan.oneshot(), |_, line| {
-            match parse_basebackup_progress(line) {
+        .run_oneshot(
+            &plan.oneshot()?,
+            |_, line| match parse_basebackup_progress(line) {
                 Some(progress) => on_progress(progress),
                 None => tracing::trace!(target: "pgshadow::pg_basebackup", "{line}"),
-            }
-        })
+            },
+        )
         .await?;
     if finished.success() {
         return Ok(());

@@ -16,6 +16,9 @@ use std::time::Duration;
 use clap::Args;
 
 use super::Globals;
+use crate::config::Config;
+use crate::datadir::DataHost;
+use crate::docker::Engine;
 use crate::error::Error;
 
 const EXAMPLES: &str = "\
@@ -70,9 +73,22 @@ pub async fn run(globals: &Globals, args: CloneArgs) -> Result<u8, Error> {
     let config = globals.load_config(Vec::new())?;
     let reporter = crate::progress::Reporter::new(globals.quiet, args.json);
     let engine = globals.engine().await?;
+    let data_dir = config.require_standby_data_dir("clone-standby")?;
+    let files = DataHost::open(&engine, &config.image, data_dir).await?;
+    let result = clone(&engine, &files, &config, &reporter, args).await;
+    files.close().await;
+    result
+}
 
+async fn clone(
+    engine: &Engine,
+    files: &DataHost,
+    config: &Config,
+    reporter: &crate::progress::Reporter,
+    args: CloneArgs,
+) -> Result<u8, Error> {
     let mut lines = Vec::new();
-    let ready = preflight::run(&engine, &config, args.force, args.dry_run, &mut lines).await;
+    let ready = preflight::run(engine, files, config, args.force, args.dry_run, &mut lines).await;
     if args.dry_run {
         // A failure before the first check (a missing key) is not a check result.
         if let Err(e) = ready
@@ -80,7 +96,7 @@ pub async fn run(globals: &Globals, args: CloneArgs) -> Result<u8, Error> {
         {
             return Err(e);
         }
-        return Ok(print_checks(&reporter, &lines, args.json));
+        return Ok(print_checks(reporter, &lines, args.json));
     }
     let ready = ready.map_err(|e| e.at("clone-standby", "preflight"))?;
     reporter.line(&format!("preflight: {} checks passed", lines.len()));
@@ -91,7 +107,7 @@ pub async fn run(globals: &Globals, args: CloneArgs) -> Result<u8, Error> {
         compress: crate::pg::compression::choose(args.compress.as_deref(), &ready.target.host),
         max_rate: args.max_rate,
     };
-    let summary = stages::run(&engine, &config, &reporter, ready, options).await?;
+    let summary = stages::run(engine, files, config, reporter, ready, options).await?;
     if args.json {
         println!(
             "{}",
@@ -104,18 +120,26 @@ pub async fn run(globals: &Globals, args: CloneArgs) -> Result<u8, Error> {
 }
 
 /// Preflight and every stage, for callers that compose commands (`lab up`).
+/// `engine` is the standby's.
 pub async fn clone_standby(
-    engine: &crate::docker::Engine,
-    config: &crate::config::Config,
+    engine: &Engine,
+    config: &Config,
     reporter: &crate::progress::Reporter,
     force: bool,
     options: Options,
 ) -> Result<Summary, Error> {
+    let data_dir = config.require_standby_data_dir("clone-standby")?;
+    let files = DataHost::open(engine, &config.image, data_dir).await?;
     let mut lines = Vec::new();
-    let ready = preflight::run(engine, config, force, false, &mut lines)
+    let ready = preflight::run(engine, &files, config, force, false, &mut lines)
         .await
-        .map_err(|e| e.at("clone-standby", "preflight"))?;
-    stages::run(engine, config, reporter, ready, options).await
+        .map_err(|e| e.at("clone-standby", "preflight"));
+    let result = match ready {
+        Ok(ready) => stages::run(engine, &files, config, reporter, ready, options).await,
+        Err(e) => Err(e),
+    };
+    files.close().await;
+    result
 }
 
 /// Prints the dry run's checks; exit 0 when all passed, 1 otherwise.

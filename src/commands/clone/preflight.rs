@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::datadir::{self, TargetState};
+use crate::datadir::{self, DataHost, TargetState};
 use crate::docker::{ContainerState, Engine, LABEL_DATA_DIR, LABEL_ROLE};
 use crate::error::Error;
 use crate::pg::login::{LoginTarget, SystemIdentity};
@@ -82,6 +82,7 @@ impl Checks<'_> {
 /// Runs the checks in order and returns what the stages need.
 pub async fn run(
     engine: &Engine,
+    files: &DataHost,
     config: &Config,
     force: bool,
     all: bool,
@@ -101,7 +102,10 @@ pub async fn run(
         "image present",
         check_image(engine, &config.image).await.map(|d| ((), d)),
     )?;
-    checks.record("target data directory", check_target(&data_dir, force))?;
+    checks.record(
+        "target data directory",
+        check_target(files, &data_dir, force).await,
+    )?;
     let name = &config.standby.container;
     let replaces = check_container_free(engine, name, &data_dir, force).await;
     let replaces = checks.record("container name free", replaces)?.flatten();
@@ -120,10 +124,16 @@ pub async fn run(
     let certs = checks.need(certs)?;
 
     let addr = format!("{host}:{}", config.primary.port);
-    checks.record(
-        "primary answers on TCP",
-        check_tcp(&addr).await.map(|d| ((), d)),
-    )?;
+    let tcp = match files.remote() {
+        None => check_tcp(&addr).await,
+        // This machine's view of the network says nothing about the
+        // standby host's; the login check below connects from there.
+        Some(_) => Ok(format!(
+            "not tried from here: the standby's engine is at {}, and the login check connects from there",
+            engine.endpoint
+        )),
+    };
+    checks.record("primary answers on TCP", tcp.map(|d| ((), d)))?;
 
     let target = LoginTarget {
         host,
@@ -195,11 +205,12 @@ async fn check_image(engine: &Engine, image: &str) -> Result<String, Error> {
     ))
 }
 
-pub(crate) fn check_target(
+pub(crate) async fn check_target(
+    files: &DataHost,
     dir: &std::path::Path,
     force: bool,
 ) -> Result<(TargetState, String), Error> {
-    let state = datadir::inspect_target(dir)?;
+    let state = files.inspect_target(dir).await?;
     match state {
         TargetState::Absent => Ok((state, format!("{} will be created", dir.display()))),
         TargetState::Empty => Ok((state, format!("{} is empty", dir.display()))),

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use super::preflight::Ready;
 use super::summary::Summary;
 use crate::config::Config;
-use crate::datadir::finalize::{StandbyCerts, install_client_certs, write_recovery_settings};
-use crate::datadir::{self, DatadirError};
+use crate::datadir::finalize::StandbyCerts;
+use crate::datadir::{self, DataHost, DatadirError};
 use crate::docker::{Engine, ServiceSpec};
 use crate::error::Error;
 use crate::pg::basebackup::{self, BasebackupPlan, TEMP_CERT_DIR};
@@ -50,6 +50,7 @@ struct Undo {
 /// Runs the stages; on failure or SIGINT/SIGTERM, undoes what this run made.
 pub async fn run(
     engine: &Engine,
+    files: &DataHost,
     config: &Config,
     reporter: &Reporter,
     ready: Ready,
@@ -57,7 +58,15 @@ pub async fn run(
 ) -> Result<Summary, Error> {
     let undo = Arc::new(Mutex::new(Undo::default()));
     let stage = Arc::new(Mutex::new("stage"));
-    let work = stages(engine, config, reporter, &ready, &options, &undo, &stage);
+    let context = Context {
+        engine,
+        files,
+        config,
+        reporter,
+        ready: &ready,
+        options: &options,
+    };
+    let work = stages(&context, &undo, &stage);
     let result = tokio::select! {
         result = work => result,
         signal = crate::signals::interrupted() => {
@@ -66,21 +75,36 @@ pub async fn run(
     };
     if result.is_err() {
         let undo = std::mem::take(&mut *undo.lock().expect("undo lock"));
-        roll_back(engine, config, reporter, &ready, undo).await;
+        roll_back(&context, undo).await;
     }
     result
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What every stage reads.
+struct Context<'a> {
+    /// The standby's engine.
+    engine: &'a Engine,
+    /// Where the standby's data directory is.
+    files: &'a DataHost,
+    config: &'a Config,
+    reporter: &'a Reporter,
+    ready: &'a Ready,
+    options: &'a Options,
+}
+
 async fn stages(
-    engine: &Engine,
-    config: &Config,
-    reporter: &Reporter,
-    ready: &Ready,
-    options: &Options,
+    context: &Context<'_>,
     undo: &Arc<Mutex<Undo>>,
     stage: &Arc<Mutex<&'static str>>,
 ) -> Result<Summary, Error> {
+    let Context {
+        engine,
+        files,
+        config,
+        reporter,
+        ready,
+        options,
+    } = *context;
     let enter = |name: &'static str| *stage.lock().expect("stage lock") = name;
     let mut summary = Summary {
         data_dir: ready.data_dir.clone(),
@@ -94,7 +118,9 @@ async fn stages(
 
     enter("stage directory");
     let staging = datadir::staging_path(&ready.data_dir, &engine.run_id);
-    datadir::create_staging(&staging)
+    files
+        .create_staging(&staging)
+        .await
         .map_err(|e| Error::from(e).at("clone-standby", "stage directory"))?;
     undo.lock().expect("undo lock").staging = Some(staging.clone());
 
@@ -115,14 +141,14 @@ async fn stages(
     if let Some((slot, true)) = &ready.slot {
         undo.lock().expect("undo lock").slot_created = Some(slot.clone());
     }
-    summary.bytes = copy(engine, config, reporter, ready, options, &staging)
+    summary.bytes = copy(context, &staging)
         .await
         .map_err(|e| e.at("clone-standby", "pg_basebackup"))?;
     summary.stages.push(("pg_basebackup", started.elapsed()));
 
     enter("finalize");
     let step = reporter.step("finalize: certificates, recovery settings, owner and modes");
-    finalize(engine, config, ready, &staging)
+    finalize(files, config, ready, &staging)
         .await
         .map_err(|e| e.at("clone-standby", "finalize"))?;
     summary.stages.push(("finalize", step.done("")));
@@ -145,7 +171,9 @@ async fn stages(
             .await
             .map_err(|e| Error::from(e).at("clone-standby", "swap"))?;
     }
-    summary.replaced = datadir::swap_into_place(&staging, &ready.data_dir, &datadir::timestamp())
+    summary.replaced = files
+        .swap_into_place(&staging, &ready.data_dir, &datadir::timestamp())
+        .await
         .map_err(|e| Error::from(e).at("clone-standby", "swap"))?;
     // From here on the clone is the target; a later failure leaves it in place.
     *undo.lock().expect("undo lock") = Undo::default();
@@ -175,14 +203,18 @@ async fn stages(
 
 /// Runs pg_basebackup with a progress bar; stops at once when the first
 /// progress line shows more bytes than the target has free.
-async fn copy(
-    engine: &Engine,
-    config: &Config,
-    reporter: &Reporter,
-    ready: &Ready,
-    options: &Options,
-    staging: &Path,
-) -> Result<u64, Error> {
+async fn copy(context: &Context<'_>, staging: &Path) -> Result<u64, Error> {
+    let Context {
+        engine,
+        files,
+        config,
+        reporter,
+        ready,
+        options,
+    } = *context;
+    // Measured once before the copy: the check on the first progress line
+    // must not wait for a round trip to a remote engine.
+    let available = files.free_bytes(staging).await?;
     let plan = BasebackupPlan {
         image: config.image.clone(),
         host: ready.target.host.clone(),
@@ -209,10 +241,12 @@ async fn copy(
     let mut copied = 0;
 
     let backup = basebackup::run(engine, &plan, |progress| {
-        if copied == 0
-            && let Err(e) = datadir::ensure_space(staging, progress.total_bytes)
-        {
-            too_big = Some(e);
+        if copied == 0 && progress.total_bytes > available {
+            too_big = Some(DatadirError::NoSpace {
+                path: staging.to_path_buf(),
+                needed: progress.total_bytes,
+                available,
+            });
             if let Some(stop) = stop.take() {
                 let _ = stop.send(());
             }
@@ -229,7 +263,7 @@ async fn copy(
         return Err(e.into());
     }
     outcome.expect("the copy ended unless stopped for space")?;
-    let bytes = datadir::bytes_under(staging);
+    let bytes = files.bytes_under(staging).await?;
     reporter.line(&format!("    ok pg_basebackup: {bytes} bytes"));
     Ok(bytes)
 }
@@ -237,7 +271,7 @@ async fn copy(
 /// Installs the standby's certificates, rewrites the recovery settings, and
 /// gives the copy to `standby.owner`.
 async fn finalize(
-    engine: &Engine,
+    files: &DataHost,
     config: &Config,
     ready: &Ready,
     staging: &Path,
@@ -248,7 +282,7 @@ async fn finalize(
         client_key: ready.certs.key.clone(),
         server: ready.certs.standby.clone(),
     };
-    install_client_certs(staging, &certs)?;
+    files.install_client_certs(staging, &certs).await?;
 
     let cert_dir = format!("{}/certs", config.standby.pgdata.trim_end_matches('/'));
     let sslmode = config.replication.sslmode.to_string();
@@ -260,8 +294,8 @@ async fn finalize(
         serve_tls: certs.server.is_some(),
         temp_prefix: TEMP_CERT_DIR,
     };
-    write_recovery_settings(staging, &settings)?;
-    crate::datadir::give_to_owner(engine, &config.image, staging, config.standby.owner).await?;
+    files.write_recovery_settings(staging, &settings).await?;
+    files.give_to_owner(staging, config.standby.owner).await?;
     Ok(())
 }
 
@@ -283,16 +317,18 @@ pub(crate) fn standby_spec(config: &Config, data_dir: &Path) -> ServiceSpec {
 
 /// Removes the temporary containers and the staging directory, and drops a
 /// slot this run created. Best effort: each failure is reported, not returned.
-async fn roll_back(
-    engine: &Engine,
-    config: &Config,
-    reporter: &Reporter,
-    ready: &Ready,
-    undo: Undo,
-) {
+async fn roll_back(context: &Context<'_>, undo: Undo) {
+    let Context {
+        engine,
+        files,
+        config,
+        reporter,
+        ready,
+        ..
+    } = *context;
     engine.remove_temporaries().await;
     if let Some(staging) = &undo.staging {
-        match datadir::remove_staging(staging) {
+        match files.remove_staging(staging).await {
             Ok(()) => tracing::debug!(path = %staging.display(), "staging directory removed"),
             Err(e) => reporter.line(&format!(
                 "warning: could not remove {}: {e}",

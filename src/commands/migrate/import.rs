@@ -118,7 +118,11 @@ async fn preflight(
     data_dir: &Path,
     force: bool,
 ) -> Result<Option<String>, Error> {
-    check_target(data_dir, force)?;
+    let files = crate::datadir::DataHost::Local {
+        engine: engine.clone(),
+        image: config.image.clone(),
+    };
+    check_target(&files, data_dir, force).await?;
     let (replaces, _) =
         check_container_free(engine, &config.standby.container, data_dir, force).await?;
     check_dir_unused(engine, data_dir, replaces.as_deref()).await?;

@@ -9,7 +9,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::config::SslMode;
-use crate::docker::{DockerError, Engine, Finished, Mount, OneShot};
+use crate::docker::{DockerError, Engine, Finished, OneShot};
 
 mod classify;
 mod slots;
@@ -19,7 +19,7 @@ mod tests;
 pub use classify::classify;
 pub use slots::{drop_slot, slot_exists};
 
-/// Where the certificate files are mounted in the probe container.
+/// Where the certificate files are copied in the probe container.
 const MOUNT_DIR: &str = "/run/pgshadow-login";
 
 /// The connection to try.
@@ -280,24 +280,27 @@ async fn run_commands(
     tracing::debug!(host = %target.host, port = target.port, user = %target.user, ?commands, "replication command");
     tracing::trace!(conninfo = %target.conninfo(), "replication command conninfo");
 
+    let docker_error = |source| LoginError::Docker {
+        addr: addr.clone(),
+        source: Box::new(source),
+    };
+    let spec = probe_spec(image, target, commands).map_err(docker_error)?;
     let finished = engine
-        .run_oneshot(&probe_spec(image, target, commands), |_, _| {})
+        .run_oneshot(&spec, |_, _| {})
         .await
-        .map_err(|source| LoginError::Docker {
-            addr: addr.clone(),
-            source: Box::new(source),
-        })?;
+        .map_err(docker_error)?;
     tracing::trace!(exit_code = finished.exit_code, stderr = %finished.stderr, "replication command finished");
     Ok(finished)
 }
 
-fn probe_spec(image: &str, target: &LoginTarget, commands: &[String]) -> OneShot {
-    let mount = |source: &PathBuf, name: &str| Mount {
-        source: source.clone(),
-        target: format!("{MOUNT_DIR}/{name}"),
-        read_only: true,
-    };
-    OneShot {
+fn probe_spec(
+    image: &str,
+    target: &LoginTarget,
+    commands: &[String],
+) -> Result<OneShot, DockerError> {
+    let folder = MOUNT_DIR.trim_start_matches("/run/");
+    let certs = crate::docker::client_certs_upload(folder, &target.ca, &target.cert, &target.key)?;
+    Ok(OneShot {
         role: "login",
         image: image.to_string(),
         entrypoint: vec!["psql".into()],
@@ -308,13 +311,9 @@ fn probe_spec(image: &str, target: &LoginTarget, commands: &[String]) -> OneShot
         // libpq's messages in English, so that `classify` can read them.
         env: vec!["LC_ALL=C".into(), "LANG=C".into()],
         user: Some("0:0".into()),
-        mounts: vec![
-            mount(&target.ca, "ca.crt"),
-            mount(&target.cert, "client.crt"),
-            mount(&target.key, "client.key"),
-        ],
+        uploads: vec![certs],
         ..Default::default()
-    }
+    })
 }
 
 /// `systemid|timeline|xlogpos|dbname` as psql prints it unaligned.

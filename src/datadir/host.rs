@@ -1,0 +1,224 @@
+//! Where a data directory's files are: on this machine (system calls, the
+//! fast path) or on the host of a remote engine (a helper container, see
+//! [`super::remote`]). Commands call these and never the file system
+//! directly, so that each works whichever engine owns the directory.
+
+use std::path::{Path, PathBuf};
+
+use super::finalize::StandbyCerts;
+use super::remote::RemoteDir;
+use super::{DatadirError, TargetState};
+use crate::config::Owner;
+use crate::docker::{Engine, FileEntry};
+use crate::pgconf::recovery::StandbySettings;
+
+/// The host holding one data directory, as seen from pgshadow.
+pub enum DataHost {
+    /// The engine is on this machine: its host paths are ours.
+    Local { engine: Engine, image: String },
+    /// The engine is elsewhere: every file operation runs in a helper there.
+    Remote(RemoteDir),
+}
+
+impl DataHost {
+    /// The right access for `data_dir` on `engine`: local for a local
+    /// engine, else a helper container holding the directory's parent.
+    pub async fn open(
+        engine: &Engine,
+        image: &str,
+        data_dir: &Path,
+    ) -> Result<DataHost, crate::Error> {
+        if engine.is_local() {
+            return Ok(DataHost::Local {
+                engine: engine.clone(),
+                image: image.to_string(),
+            });
+        }
+        Ok(DataHost::Remote(
+            RemoteDir::open(engine, image, data_dir).await?,
+        ))
+    }
+
+    /// Removes the helper container, if there is one.
+    pub async fn close(self) {
+        if let DataHost::Remote(remote) = self {
+            remote.close().await;
+        }
+    }
+
+    /// The helper, when the directory is on another host.
+    pub fn remote(&self) -> Option<&RemoteDir> {
+        match self {
+            DataHost::Local { .. } => None,
+            DataHost::Remote(remote) => Some(remote),
+        }
+    }
+
+    /// What is at the target path now.
+    pub async fn inspect_target(&self, path: &Path) -> Result<TargetState, DatadirError> {
+        match self {
+            DataHost::Local { .. } => super::inspect_target(path),
+            DataHost::Remote(remote) => remote.inspect_target(path).await,
+        }
+    }
+
+    /// True when something exists at `path`.
+    pub async fn exists(&self, path: &Path) -> Result<bool, DatadirError> {
+        match self {
+            DataHost::Local { .. } => Ok(std::fs::symlink_metadata(path).is_ok()),
+            DataHost::Remote(remote) => remote.exists(path).await,
+        }
+    }
+
+    /// Creates the staging directory (and the target's parent), mode 0700.
+    pub async fn create_staging(&self, staging: &Path) -> Result<(), DatadirError> {
+        match self {
+            DataHost::Local { .. } => super::create_staging(staging),
+            DataHost::Remote(remote) => remote.create_dir(staging).await,
+        }
+    }
+
+    /// Removes the staging directory and everything in it; absent is fine.
+    pub async fn remove_staging(&self, staging: &Path) -> Result<(), DatadirError> {
+        match self {
+            DataHost::Local { .. } => super::remove_staging(staging),
+            DataHost::Remote(remote) => remote.remove_all(staging).await,
+        }
+    }
+
+    /// Free bytes on the file system that holds `path`.
+    pub async fn free_bytes(&self, path: &Path) -> Result<u64, DatadirError> {
+        match self {
+            DataHost::Local { .. } => super::free_bytes(path),
+            DataHost::Remote(remote) => remote.free_bytes(path).await,
+        }
+    }
+
+    /// Bytes of the files under `dir`, for summaries.
+    pub async fn bytes_under(&self, dir: &Path) -> Result<u64, DatadirError> {
+        match self {
+            DataHost::Local { .. } => Ok(super::bytes_under(dir)),
+            DataHost::Remote(remote) => remote.bytes_under(dir).await,
+        }
+    }
+
+    /// Renames the staging directory into place (see [`super::swap_into_place`]).
+    pub async fn swap_into_place(
+        &self,
+        staging: &Path,
+        target: &Path,
+        stamp: &str,
+    ) -> Result<Option<PathBuf>, DatadirError> {
+        match self {
+            DataHost::Local { .. } => super::swap_into_place(staging, target, stamp),
+            DataHost::Remote(remote) => {
+                let aside = super::replaced_path(target, stamp);
+                remote.swap_into_place(staging, target, &aside).await
+            }
+        }
+    }
+
+    /// Reads a text file (`None` when it does not exist).
+    pub async fn read_to_string(&self, path: &Path) -> Result<Option<String>, DatadirError> {
+        match self {
+            DataHost::Local { .. } => match std::fs::read_to_string(path) {
+                Ok(text) => Ok(Some(text)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(source) => Err(DatadirError::Io {
+                    action: "read",
+                    path: path.to_path_buf(),
+                    source,
+                }),
+            },
+            DataHost::Remote(remote) => remote.read_to_string(path).await,
+        }
+    }
+
+    /// Replaces `<data>/certs` with the standby's certificates, read from
+    /// this machine: keys 0600, certificates 0644, the folder 0700. On a
+    /// remote host they travel in memory through the Docker API.
+    pub async fn install_client_certs(
+        &self,
+        data: &Path,
+        certs: &StandbyCerts,
+    ) -> Result<(), DatadirError> {
+        let remote = match self {
+            DataHost::Local { .. } => {
+                return super::finalize::install_client_certs(data, certs).map(drop);
+            }
+            DataHost::Remote(remote) => remote,
+        };
+        let dir = data.join("certs");
+        let mut entries = Vec::new();
+        for (name, source, mode) in certs.files() {
+            let contents = std::fs::read(source).map_err(|source_error| DatadirError::Io {
+                action: "read",
+                path: source.to_path_buf(),
+                source: source_error,
+            })?;
+            entries.push(FileEntry {
+                name: name.to_string(),
+                contents,
+                mode,
+                uid: 0,
+                gid: 0,
+            });
+        }
+        remote.recreate_dir(&dir).await?;
+        remote.write_files(&dir, &entries).await
+    }
+
+    /// Rewrites `<data>/postgresql.auto.conf` for the standby and makes
+    /// sure `standby.signal` exists. Returns the text before and after.
+    pub async fn write_recovery_settings(
+        &self,
+        data: &Path,
+        settings: &StandbySettings<'_>,
+    ) -> Result<(String, String), crate::Error> {
+        let path = data.join("postgresql.auto.conf");
+        let before = self
+            .read_to_string(&path)
+            .await?
+            .ok_or_else(|| DatadirError::Io {
+                action: "read",
+                path: path.clone(),
+                source: std::io::ErrorKind::NotFound.into(),
+            })?;
+        let after = crate::pgconf::recovery::rewrite_for_standby(&before, settings)?;
+        let signal = data.join("standby.signal");
+        let needs_signal = !self.exists(&signal).await?;
+        match self {
+            DataHost::Local { .. } => {
+                super::finalize::write_file(&path, after.as_bytes(), 0o600)?;
+                if needs_signal {
+                    super::finalize::write_file(&signal, b"", 0o600)?;
+                }
+            }
+            DataHost::Remote(remote) => {
+                let file = |name: &str, contents: &[u8]| FileEntry {
+                    name: name.to_string(),
+                    contents: contents.to_vec(),
+                    mode: 0o600,
+                    uid: 0,
+                    gid: 0,
+                };
+                let mut files = vec![file("postgresql.auto.conf", after.as_bytes())];
+                if needs_signal {
+                    files.push(file("standby.signal", b""));
+                }
+                remote.write_files(data, &files).await?;
+            }
+        }
+        Ok((before, after))
+    }
+
+    /// Gives `dir` to `owner` with the modes PostgreSQL insists on.
+    pub async fn give_to_owner(&self, dir: &Path, owner: Owner) -> Result<(), crate::Error> {
+        match self {
+            DataHost::Local { engine, image } => {
+                super::give_to_owner(engine, image, dir, owner).await
+            }
+            DataHost::Remote(remote) => Ok(remote.give_to_owner(dir, owner).await?),
+        }
+    }
+}
