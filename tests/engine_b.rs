@@ -106,11 +106,10 @@ fn reaches_a_port_published_on_a(b: &EngineB) {
 
     let seen_from = psql_from_b(b, &b.gateway, &port, "SELECT host(inet_client_addr())");
     let gateway_a = docker_ok(&[
-        "network",
         "inspect",
-        "bridge",
         "--format",
-        "{{(index .IPAM.Config 0).Gateway}}",
+        "{{.NetworkSettings.Gateway}}",
+        &server,
     ]);
     assert_eq!(
         seen_from, gateway_a,
