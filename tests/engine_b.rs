@@ -56,6 +56,19 @@ fn answers_only_with_a_client_certificate(b: &EngineB) {
         "B keeps data in {root}"
     );
 
+    // DOCKER_CERT_PATH's layout, as a pgshadow child process reads it.
+    let by_env = std::process::Command::new("docker")
+        .args(["-H", &b.tcp, "info", "--format", "{{.ID}}"])
+        .envs(b.tls_env())
+        .output()
+        .expect("run docker");
+    assert!(
+        by_env.status.success(),
+        "TLS from the environment: {}",
+        describe(&by_env)
+    );
+    assert_eq!(String::from_utf8_lossy(&by_env.stdout).trim(), id_b);
+
     let ca = b.cert_path.join("ca.pem");
     let no_cert = docker(&[
         "-H",
