@@ -6,6 +6,7 @@
 //! guard drops, also when the test panics.
 #![allow(dead_code)]
 
+pub mod engine_b;
 pub mod lab;
 
 use std::path::Path;
