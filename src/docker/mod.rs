@@ -4,6 +4,7 @@
 //! and removed on success, failure and interrupt.
 
 mod container;
+pub mod endpoint;
 mod exec;
 mod files;
 mod image;
