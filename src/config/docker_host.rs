@@ -48,7 +48,7 @@ impl FromStr for DockerHost {
             "ssh" => {
                 let rest = rest.trim_end_matches('/');
                 let (user, address) = match rest.rsplit_once('@') {
-                    Some((user, _)) if user.is_empty() => return Err(invalid("the user is empty")),
+                    Some(("", _)) => return Err(invalid("the user is empty")),
                     Some((user, address)) => (Some(user.to_string()), address),
                     None => (None, rest),
                 };
