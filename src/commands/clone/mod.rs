@@ -69,7 +69,7 @@ pub struct CloneArgs {
 pub async fn run(globals: &Globals, args: CloneArgs) -> Result<u8, Error> {
     let config = globals.load_config(Vec::new())?;
     let reporter = crate::progress::Reporter::new(globals.quiet, args.json);
-    let engine = globals.engine().await?;
+    let engine = globals.standby_engine(&config).await?;
 
     let mut lines = Vec::new();
     let ready = preflight::run(&engine, &config, args.force, args.dry_run, &mut lines).await;
