@@ -174,3 +174,63 @@ fn the_key_file_is_named_nowhere_in_an_endpoint() {
     };
     assert_eq!(tcp(2376, files).to_string(), "tcp://127.0.0.1:2376 (TLS)");
 }
+
+/// The Docker CLI itself writes the context; pgshadow must read it in place.
+#[test]
+fn a_context_written_by_the_docker_cli_resolves_to_its_tls_files() {
+    let config_dir = tempfile::tempdir().unwrap();
+    let authority = ca("conn-test-ca");
+    let client = authority
+        .issue_client("conn_test", Validity::days_from_now(1))
+        .unwrap();
+    let (source, files) = client_dir(&authority, &client);
+    let spec = format!(
+        "host=tcp://vps2.example.com:2376,ca={},cert={},key={}",
+        files.ca.display(),
+        files.cert.display(),
+        files.key.display()
+    );
+    let out = std::process::Command::new("docker")
+        .args(["context", "create", "conn-test-vps2", "--docker", &spec])
+        .env("DOCKER_CONFIG", config_dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(source);
+
+    let endpoint = pgshadow::docker::endpoint::read_context(config_dir.path(), "conn-test-vps2");
+    let Endpoint::Tcp {
+        host,
+        port,
+        tls: Some(tls),
+    } = endpoint.unwrap()
+    else {
+        panic!("expected TCP with TLS");
+    };
+    assert_eq!((host.as_str(), port), ("vps2.example.com", 2376));
+    assert!(tls.key.starts_with(config_dir.path().join("contexts/tls")));
+    assert_eq!(std::fs::read_to_string(&tls.key).unwrap(), client.key_pem);
+}
+
+#[test]
+fn a_command_on_an_unknown_context_names_the_folder() {
+    let config_dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pgshadow"))
+        .args(["-c", "/dev/null", "promote"])
+        .env("DOCKER_CONFIG", config_dir.path())
+        .env("PGSHADOW_STANDBY_DOCKER_CONTEXT", "conn-test-nope")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let folder = config_dir.path().join("contexts/meta");
+    assert!(
+        stderr.contains(&format!("`conn-test-nope` is not in {}", folder.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("docker context ls"), "{stderr}");
+}
