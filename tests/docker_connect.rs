@@ -234,3 +234,19 @@ fn a_command_on_an_unknown_context_names_the_folder() {
     );
     assert!(stderr.contains("docker context ls"), "{stderr}");
 }
+
+#[tokio::test]
+async fn an_ssh_port_is_refused_with_the_ssh_config_way_around_it() {
+    let endpoint = Endpoint::Ssh {
+        user: Some("deploy".into()),
+        host: "vps2".into(),
+        port: Some(2222),
+    };
+    let error = connect_to(&endpoint).await.err().unwrap();
+    assert_eq!(
+        error.to_string(),
+        "ssh://deploy@vps2:2222: a port in an ssh:// address is not supported"
+    );
+    let hint = error.hint().unwrap();
+    assert!(hint.contains("`Port 2222` in ~/.ssh/config"), "{hint}");
+}

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use bollard::{API_DEFAULT_VERSION, Docker};
 
-use super::endpoint::{self, Choice, Endpoint, TlsFiles};
+use super::endpoint::{self, Choice, Endpoint, EndpointError, TlsFiles};
 use super::{DockerError, Engine, REQUEST_TIMEOUT};
 
 /// How long the first exchange with an engine may take. Requests after it
@@ -38,6 +38,7 @@ pub async fn connect(host: Option<&str>) -> Result<Engine, DockerError> {
 /// Connects to `target`, negotiates the API version and pings.
 pub async fn connect_to(target: &Endpoint) -> Result<Engine, DockerError> {
     let name = target.to_string();
+    refuse_ssh_port(target)?;
     let tls = match target {
         Endpoint::Tcp { tls, .. } => tls.clone().map(Box::new),
         _ => None,
@@ -97,6 +98,26 @@ fn open(target: &Endpoint) -> Result<Docker, bollard::errors::Error> {
         Endpoint::Ssh { .. } => {
             Docker::connect_with_ssh(&target.to_string(), timeout, API_DEFAULT_VERSION, None)
         }
+    }
+}
+
+/// bollard gives the ssh client `USER@HOST:PORT` as one destination, which
+/// ssh reads as a host name with a colon in it; refuse a port up front, with
+/// the way around it, rather than fail with "could not resolve hostname".
+// TODO: pass the port to ssh (`-p`) once bollard's ssh connector reads it
+// from the address (bollard 0.21 does not).
+fn refuse_ssh_port(target: &Endpoint) -> Result<(), EndpointError> {
+    match target {
+        Endpoint::Ssh {
+            host,
+            port: Some(port),
+            ..
+        } => Err(EndpointError::SshPort {
+            endpoint: target.to_string(),
+            host: host.clone(),
+            port: *port,
+        }),
+        _ => Ok(()),
     }
 }
 

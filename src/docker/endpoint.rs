@@ -86,6 +86,12 @@ pub enum EndpointError {
     },
     #[error("{path}: {message}")]
     BadContext { path: PathBuf, message: String },
+    #[error("{endpoint}: a port in an ssh:// address is not supported")]
+    SshPort {
+        endpoint: String,
+        host: String,
+        port: u16,
+    },
     #[error("HOME is not set, so the Docker CLI's folder (~/.docker) is unknown")]
     NoHome,
 }
@@ -98,6 +104,10 @@ impl EndpointError {
             EndpointError::UnknownContext { .. } => Some(
                 "`docker context ls` lists the contexts; DOCKER_CONFIG moves the folder".into(),
             ),
+            EndpointError::SshPort { host, port, .. } => Some(format!(
+                "bollard hands the ssh client the host only; put `Host {host}` with \
+                 `Port {port}` in ~/.ssh/config and write ssh://[USER@]{host}"
+            )),
             EndpointError::NoHome => Some("set HOME, or DOCKER_CONFIG to the folder".into()),
             EndpointError::GlobalHost { .. } => Some(
                 "write it as unix:///var/run/docker.sock, tcp://HOST:2376 or ssh://USER@HOST"
