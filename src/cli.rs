@@ -32,7 +32,9 @@ pub struct Cli {
     )]
     pub config: Option<PathBuf>,
 
-    /// Docker engine to drive (unix:///path or tcp://host:port)
+    /// Docker engine to drive when primary.docker_host / standby.docker_host
+    /// (or a docker_context) say nothing: unix:///PATH, tcp://HOST:PORT (TLS
+    /// with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH) or ssh://[USER@]HOST[:PORT]
     /// [default: the local socket]
     #[arg(long, global = true, env = "DOCKER_HOST", value_name = "URL")]
     pub docker_host: Option<String>,

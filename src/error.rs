@@ -92,6 +92,7 @@ impl Error {
         match self {
             Error::Config(_) | Error::Usage(_) => EXIT_USAGE,
             Error::Pki(e) if e.is_usage() => EXIT_USAGE,
+            Error::Docker(crate::docker::DockerError::Endpoint(e)) if e.is_usage() => EXIT_USAGE,
             Error::Firewall(e) if e.is_usage() => EXIT_USAGE,
             Error::Stage { source, .. } => source.exit_code(),
             _ => EXIT_FAILED,

@@ -101,3 +101,36 @@ fn every_help_has_an_example() {
         );
     }
 }
+
+#[test]
+fn config_show_lists_each_sides_docker_engine_and_refuses_two_for_one_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pgshadow.yaml");
+    std::fs::write(&file, "standby:\n  docker_host: tcp://vps2:2376\n").unwrap();
+    let out = pgshadow("cli")
+        .args(["-c", file.to_str().unwrap(), "config", "show", "--json"])
+        .env("PGSHADOW_PRIMARY_DOCKER_CONTEXT", "vps1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["standby.docker_host"]["value"], "tcp://vps2:2376");
+    assert_eq!(
+        shown["standby.docker_host"]["source"],
+        format!("file {}:2", file.display())
+    );
+    assert_eq!(shown["primary.docker_context"]["value"], "vps1");
+    assert_eq!(shown["primary.docker_host"]["source"], "default");
+
+    let out = pgshadow("cli")
+        .args(["-c", file.to_str().unwrap(), "config", "check"])
+        .env("PGSHADOW_STANDBY_DOCKER_CONTEXT", "vps2")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("`standby.docker_host`") && stderr.contains("`standby.docker_context`"),
+        "{stderr}"
+    );
+}

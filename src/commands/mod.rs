@@ -14,6 +14,7 @@ use std::path::PathBuf;
 
 use crate::cli::{Cli, Command};
 use crate::config::{Config, LoadOptions};
+use crate::docker::endpoint::{self, Choice};
 use crate::docker::{self, Engine};
 use crate::error::Error;
 use crate::progress::Reporter;
@@ -42,9 +43,38 @@ impl Globals {
         })?)
     }
 
-    /// Connects to the Docker engine and pings it.
+    /// Connects to the global engine (`--docker-host`, `DOCKER_HOST`, or the
+    /// local socket) and pings it.
     pub async fn engine(&self) -> Result<Engine, Error> {
         Ok(docker::connect(self.docker_host.as_deref()).await?)
+    }
+
+    /// Connects to the engine that runs the primary: `primary.docker_host`,
+    /// else `primary.docker_context`, else the global engine.
+    pub async fn primary_engine(&self, config: &Config) -> Result<Engine, Error> {
+        let choice = Choice {
+            host: config.primary.docker_host.as_ref(),
+            context: config.primary.docker_context.as_deref(),
+            global: self.docker_host.as_deref(),
+        };
+        self.engine_for(&choice).await
+    }
+
+    /// Connects to the engine that runs the standby: `standby.docker_host`,
+    /// else `standby.docker_context`, else the global engine.
+    pub async fn standby_engine(&self, config: &Config) -> Result<Engine, Error> {
+        let choice = Choice {
+            host: config.standby.docker_host.as_ref(),
+            context: config.standby.docker_context.as_deref(),
+            global: self.docker_host.as_deref(),
+        };
+        self.engine_for(&choice).await
+    }
+
+    async fn engine_for(&self, choice: &Choice<'_>) -> Result<Engine, Error> {
+        let endpoint = endpoint::resolve(choice, &|var| std::env::var(var).ok())
+            .map_err(docker::DockerError::from)?;
+        Ok(docker::connect_to(&endpoint).await?)
     }
 
     /// A progress reporter honouring `--quiet`, `CI` and the terminal.

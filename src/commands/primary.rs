@@ -54,7 +54,7 @@ pub enum PrimaryAction {
 pub async fn run(globals: &Globals, args: PrimaryArgs) -> Result<u8, Error> {
     let config = globals.load_config(Vec::new())?;
     let reporter = globals.reporter();
-    let engine = globals.engine().await?;
+    let engine = globals.primary_engine(&config).await?;
     match args.action {
         PrimaryAction::Configure { restart } => {
             configure(&engine, &config, &reporter, restart).await?;

@@ -31,7 +31,7 @@ pub struct PromoteArgs {
 pub async fn run(globals: &Globals, args: PromoteArgs) -> Result<u8, Error> {
     let config = globals.load_config(Vec::new())?;
     let reporter = globals.reporter();
-    let engine = globals.engine().await?;
+    let engine = globals.standby_engine(&config).await?;
     let name = &config.standby.container;
 
     let in_recovery = query(&engine, name, "SELECT pg_is_in_recovery()").await?;

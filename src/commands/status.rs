@@ -61,7 +61,7 @@ pub async fn run(globals: &Globals, args: StatusArgs) -> Result<u8, Error> {
         crit_delay: args.crit_delay,
         cert_warn_days: args.cert_warn_days,
     };
-    let mut report = match globals.engine().await {
+    let mut report = match globals.standby_engine(&config).await {
         Ok(engine) => gather(&engine, &config, args.primary).await,
         Err(e) => unknown(&config, &e),
     };

@@ -25,6 +25,8 @@ pub struct FilePrimary {
     pub container: Option<String>,
     pub data_dir: Option<String>,
     pub allow: Option<Vec<String>>,
+    pub docker_host: Option<String>,
+    pub docker_context: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -43,6 +45,8 @@ pub struct FileStandby {
     pub port: Option<u64>,
     pub owner: Option<String>,
     pub pgdata: Option<String>,
+    pub docker_host: Option<String>,
+    pub docker_context: Option<String>,
 }
 
 impl FileConfig {
@@ -65,6 +69,8 @@ impl FileConfig {
         for entry in p.allow.unwrap_or_default() {
             put("primary.allow", Some(entry));
         }
+        put("primary.docker_host", p.docker_host);
+        put("primary.docker_context", p.docker_context);
         let r = self.replication.unwrap_or_default();
         put("replication.user", r.user);
         put("replication.slot", r.slot);
@@ -75,6 +81,8 @@ impl FileConfig {
         put("standby.port", s.port.map(|n| n.to_string()));
         put("standby.owner", s.owner);
         put("standby.pgdata", s.pgdata);
+        put("standby.docker_host", s.docker_host);
+        put("standby.docker_context", s.docker_context);
         out
     }
 }

@@ -3,7 +3,10 @@
 use std::path::{Path, PathBuf};
 
 use super::file;
-use super::{Cidr, Config, ConfigError, DEFAULT_FILE, KEYS, Source, env_var_for, parse_port};
+use super::{
+    Cidr, Config, ConfigError, DEFAULT_FILE, KEYS, Source, env_var_for, parse_context_name,
+    parse_port,
+};
 
 /// What the command line says about where the configuration comes from.
 #[derive(Debug, Default)]
@@ -56,7 +59,28 @@ pub fn load(
         })?;
         config.sources.insert(key, Source::Flag(flag.to_string()));
     }
+    refuse_two_engines(&config)?;
     Ok(config)
+}
+
+/// A role's engine is named once: by address or by context, not both,
+/// since either could silently win over the other.
+fn refuse_two_engines(config: &Config) -> Result<(), ConfigError> {
+    let pairs = [
+        ("primary.docker_host", "primary.docker_context"),
+        ("standby.docker_host", "standby.docker_context"),
+    ];
+    for (host, context) in pairs {
+        if config.sources.contains_key(host) && config.sources.contains_key(context) {
+            return Err(ConfigError::Conflict {
+                first: host,
+                first_origin: config.source(host),
+                second: context,
+                second_origin: config.source(context),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Applies the file's values; relative paths resolve against its folder.
@@ -145,6 +169,8 @@ fn apply_str(config: &mut Config, key: &str, raw: &str, base: &Path) -> Result<(
                 .map(|s| s.trim().parse::<Cidr>())
                 .collect::<Result<_, _>>()?
         }
+        "primary.docker_host" => config.primary.docker_host = Some(raw.parse()?),
+        "primary.docker_context" => config.primary.docker_context = Some(parse_context_name(raw)?),
         "replication.user" => config.replication.user = nonempty()?,
         "replication.slot" => config.replication.slot = Some(nonempty()?),
         "replication.sslmode" => config.replication.sslmode = raw.trim().parse()?,
@@ -153,6 +179,8 @@ fn apply_str(config: &mut Config, key: &str, raw: &str, base: &Path) -> Result<(
         "standby.port" => config.standby.port = Some(parse_port(raw)?),
         "standby.owner" => config.standby.owner = raw.trim().parse()?,
         "standby.pgdata" => config.standby.pgdata = nonempty()?,
+        "standby.docker_host" => config.standby.docker_host = Some(raw.parse()?),
+        "standby.docker_context" => config.standby.docker_context = Some(parse_context_name(raw)?),
         _ => return Err(format!("unknown key `{key}`")),
     }
     Ok(())

@@ -3,6 +3,7 @@
 //! Every value remembers where it came from, for `pgshadow config show` and
 //! for error messages that point at the right place.
 
+mod docker_host;
 mod file;
 mod types;
 
@@ -10,6 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use docker_host::{DockerHost, parse_context_name};
 pub use types::{Cidr, Owner, SslMode, parse_port};
 
 /// The file read when neither `-c` nor `PGSHADOW_CONFIG` names one.
@@ -24,6 +26,8 @@ pub const KEYS: &[&str] = &[
     "primary.container",
     "primary.data_dir",
     "primary.allow",
+    "primary.docker_host",
+    "primary.docker_context",
     "replication.user",
     "replication.slot",
     "replication.sslmode",
@@ -32,6 +36,8 @@ pub const KEYS: &[&str] = &[
     "standby.port",
     "standby.owner",
     "standby.pgdata",
+    "standby.docker_host",
+    "standby.docker_context",
 ];
 
 /// A failure to build the configuration. Exit code 2.
@@ -55,6 +61,13 @@ pub enum ConfigError {
     Env { var: String, message: String },
     #[error("{flag}: {message}")]
     Flag { flag: String, message: String },
+    #[error("`{first}` ({first_origin}) and `{second}` ({second_origin}) are both set")]
+    Conflict {
+        first: &'static str,
+        first_origin: Source,
+        second: &'static str,
+        second_origin: Source,
+    },
     #[error("{origin}: missing key `{key}`, which `{command}` needs")]
     Missing {
         origin: String,
@@ -74,6 +87,9 @@ impl ConfigError {
             ConfigError::Missing { key, .. } => Some(format!(
                 "set `{key}` in the config file, or export {}",
                 env_var_for(key)
+            )),
+            ConfigError::Conflict { first, second, .. } => Some(format!(
+                "keep one: `{first}` names the engine directly, `{second}` names a Docker CLI context"
             )),
             _ => None,
         }
@@ -113,6 +129,10 @@ pub struct Primary {
     pub container: String,
     pub data_dir: Option<PathBuf>,
     pub allow: Vec<Cidr>,
+    /// The engine that runs the primary; `None` means the global one.
+    pub docker_host: Option<DockerHost>,
+    /// A Docker CLI context naming the primary's engine.
+    pub docker_context: Option<String>,
 }
 
 /// How the standby logs in to the primary.
@@ -131,6 +151,10 @@ pub struct Standby {
     pub port: Option<u16>,
     pub owner: Owner,
     pub pgdata: String,
+    /// The engine that runs the standby; `None` means the global one.
+    pub docker_host: Option<DockerHost>,
+    /// A Docker CLI context naming the standby's engine.
+    pub docker_context: Option<String>,
 }
 
 /// The merged configuration every command reads.
@@ -157,6 +181,8 @@ impl Default for Config {
                 container: "pg-primary".into(),
                 data_dir: None,
                 allow: Vec::new(),
+                docker_host: None,
+                docker_context: None,
             },
             replication: Replication {
                 user: "replication_user".into(),
@@ -169,6 +195,8 @@ impl Default for Config {
                 port: None,
                 owner: Owner { uid: 999, gid: 999 },
                 pgdata: "/var/lib/postgresql/data".into(),
+                docker_host: None,
+                docker_context: None,
             },
             file: None,
             sources: BTreeMap::new(),
@@ -209,6 +237,8 @@ impl Config {
                     .collect::<Vec<_>>()
                     .join(","),
             ),
+            "primary.docker_host" => self.primary.docker_host.as_ref().map(|h| h.to_string()),
+            "primary.docker_context" => self.primary.docker_context.clone(),
             "replication.user" => Some(self.replication.user.clone()),
             "replication.slot" => self.replication.slot.clone(),
             "replication.sslmode" => Some(self.replication.sslmode.to_string()),
@@ -217,6 +247,8 @@ impl Config {
             "standby.port" => self.standby.port.map(|p| p.to_string()),
             "standby.owner" => Some(self.standby.owner.to_string()),
             "standby.pgdata" => Some(self.standby.pgdata.clone()),
+            "standby.docker_host" => self.standby.docker_host.as_ref().map(|h| h.to_string()),
+            "standby.docker_context" => self.standby.docker_context.clone(),
             _ => None,
         };
         value.unwrap_or_else(|| "-".into())

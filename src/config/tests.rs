@@ -245,3 +245,68 @@ fn an_empty_file_is_an_empty_configuration() {
     let config = load_with(Some(path), &[], vec![]).unwrap();
     assert_eq!(config.primary.port, 5432);
 }
+
+#[test]
+fn docker_hosts_and_contexts_come_from_every_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "primary:\n  docker_host: ssh://deploy@vps1:2222\nstandby:\n  docker_context: vps2\n",
+    );
+    let env = [("PGSHADOW_STANDBY_DOCKER_CONTEXT", "vps3")];
+    let config = load_with(Some(path.clone()), &env, vec![]).unwrap();
+    assert_eq!(
+        config.primary.docker_host,
+        Some(DockerHost::Ssh {
+            user: Some("deploy".into()),
+            host: "vps1".into(),
+            port: Some(2222)
+        })
+    );
+    assert_eq!(
+        config.source("primary.docker_host"),
+        Source::File { path, line: 2 }
+    );
+    assert_eq!(config.standby.docker_context.as_deref(), Some("vps3"));
+    assert_eq!(config.display_value("standby.docker_host"), "-");
+    assert_eq!(
+        config.display_value("primary.docker_host"),
+        "ssh://deploy@vps1:2222"
+    );
+}
+
+#[test]
+fn a_bad_docker_host_names_the_key_and_where_it_was_set() {
+    let err = error_text("standby:\n  docker_host: http://vps2:2375\n");
+    assert!(
+        err.starts_with("FILE:2: standby.docker_host: invalid Docker host `http://vps2:2375`"),
+        "{err}"
+    );
+    let env = [("PGSHADOW_PRIMARY_DOCKER_HOST", "tcp://vps1")];
+    let err = load_with(None, &env, vec![]).unwrap_err().to_string();
+    assert!(
+        err.starts_with("PGSHADOW_PRIMARY_DOCKER_HOST: invalid Docker host `tcp://vps1`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_docker_host_and_a_context_for_one_role_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "standby:\n  docker_host: tcp://vps2:2376\n");
+    let env = [("PGSHADOW_STANDBY_DOCKER_CONTEXT", "vps2")];
+    let err = load_with(Some(path.clone()), &env, vec![]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "`standby.docker_host` (file {}:2) and `standby.docker_context` \
+             (env PGSHADOW_STANDBY_DOCKER_CONTEXT) are both set",
+            path.display()
+        )
+    );
+    assert!(err.hint().unwrap().contains("keep one"));
+
+    // One role each is fine.
+    let env = [("PGSHADOW_PRIMARY_DOCKER_CONTEXT", "vps1")];
+    assert!(load_with(Some(path), &env, vec![]).is_ok());
+}

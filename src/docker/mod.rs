@@ -3,7 +3,9 @@
 //! `io.pgshadow.role` and `io.pgshadow.run`; temporary ones are tracked here
 //! and removed on success, failure and interrupt.
 
+mod connect;
 mod container;
+pub mod endpoint;
 mod exec;
 mod files;
 mod image;
@@ -15,7 +17,9 @@ use std::time::Duration;
 
 use bollard::Docker;
 
+pub use connect::{connect, connect_to};
 pub use container::{ContainerState, Mount, ServiceSpec};
+pub use endpoint::{Endpoint, EndpointError, TlsFiles};
 pub use exec::ExecOutput;
 pub use files::{FileEntry, client_certs_upload};
 pub use image::ImageSource;
@@ -34,15 +38,20 @@ pub const EXTRA_LABELS_ENV: &str = "PGSHADOW_LABELS";
 /// A failure talking to the Docker Engine. Each names the operation and the thing.
 #[derive(Debug, thiserror::Error)]
 pub enum DockerError {
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
     #[error("connect to the Docker engine at {endpoint}")]
     Connect {
         endpoint: String,
+        /// The TLS files in use, so that a hint can name the one at fault.
+        tls: Option<Box<TlsFiles>>,
         #[source]
         source: bollard::errors::Error,
     },
     #[error("the Docker engine at {endpoint} does not answer")]
     Unreachable {
         endpoint: String,
+        tls: Option<Box<TlsFiles>>,
         #[source]
         source: bollard::errors::Error,
     },
@@ -95,17 +104,17 @@ impl DockerError {
     /// The fix, where we know it.
     pub fn hint(&self) -> Option<String> {
         match self {
-            DockerError::Connect { endpoint, source }
-            | DockerError::Unreachable { endpoint, source } => {
-                let text = format!("{source:?}");
-                if text.contains("PermissionDenied") || text.contains("ermission denied") {
-                    Some(format!(
-                        "{endpoint} is not permitted for this user: run as root or join the docker group"
-                    ))
-                } else {
-                    Some("is the Docker daemon running? (`systemctl start docker`, or set DOCKER_HOST / --docker-host)".into())
-                }
+            DockerError::Endpoint(e) => e.hint(),
+            DockerError::Connect {
+                endpoint,
+                tls,
+                source,
             }
+            | DockerError::Unreachable {
+                endpoint,
+                tls,
+                source,
+            } => Some(connect::hint(endpoint, tls.as_deref(), source)),
             DockerError::ImageMissing { image, .. } if image.starts_with("pgshadow/") => {
                 Some("build it with `make image` (PG=17 for pgshadow/postgres:17)".into())
             }
@@ -133,8 +142,10 @@ pub fn is_not_found(error: &bollard::errors::Error) -> bool {
 pub struct Engine {
     /// The bollard client, negotiated to the engine's API version.
     pub docker: Docker,
-    /// Where the engine was reached, for messages.
+    /// Where the engine was reached, for messages (an address; never key material).
     pub endpoint: String,
+    /// True when the engine listens on a unix socket of this machine.
+    local: bool,
     /// This run's id, put in `io.pgshadow.run` and in temporary names.
     pub run_id: String,
     temporaries: Arc<Mutex<BTreeSet<String>>>,
@@ -146,49 +157,6 @@ pub struct Engine {
 /// Long enough for a multi-gigabyte pg_basebackup to finish: bollard applies
 /// its timeout to whole requests, including a `wait` on a container.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
-
-/// Connects to `host` (a `unix://` or `tcp://` URL) or the local default
-/// socket, negotiates the API version and pings.
-pub async fn connect(host: Option<&str>) -> Result<Engine, DockerError> {
-    let endpoint = host.unwrap_or("unix:///var/run/docker.sock").to_string();
-    let connected = match host {
-        Some(host) => Docker::connect_with_host(host),
-        None => Docker::connect_with_local_defaults(),
-    };
-    let docker = connected
-        .map_err(|source| DockerError::Connect {
-            endpoint: endpoint.clone(),
-            source,
-        })?
-        .with_timeout(REQUEST_TIMEOUT);
-
-    // Debian's engines speak API 1.41, older than bollard's default; the
-    // negotiation pings, so an absent daemon shows up here.
-    let docker = docker
-        .negotiate_version()
-        .await
-        .map_err(|source| DockerError::Unreachable {
-            endpoint: endpoint.clone(),
-            source,
-        })?;
-    docker
-        .ping()
-        .await
-        .map_err(|source| DockerError::Unreachable {
-            endpoint: endpoint.clone(),
-            source,
-        })?;
-    tracing::debug!(endpoint, version = ?docker.client_version(), "docker engine connected");
-
-    Ok(Engine {
-        docker,
-        endpoint,
-        run_id: new_run_id(),
-        temporaries: Default::default(),
-        serial: Default::default(),
-        extra_labels: Vec::new(),
-    })
-}
 
 /// A short id for this run: the time in hex plus the process id, enough to
 /// keep two runs' temporary containers apart on one host.
@@ -204,6 +172,25 @@ fn new_run_id() -> String {
 }
 
 impl Engine {
+    fn new(docker: Docker, endpoint: String, local: bool) -> Engine {
+        Engine {
+            docker,
+            endpoint,
+            local,
+            run_id: new_run_id(),
+            temporaries: Default::default(),
+            serial: Default::default(),
+            extra_labels: Vec::new(),
+        }
+    }
+
+    /// True when the engine runs on this machine (a unix socket), so the
+    /// paths of its bind mounts are paths pgshadow can open itself; false
+    /// for TCP and SSH, where files are reached through helper containers.
+    pub fn is_local(&self) -> bool {
+        self.local
+    }
+
     /// Labels for a container of `role` made by this run, plus `PGSHADOW_LABELS`.
     pub fn labels(&self, role: &str) -> HashMap<String, String> {
         let mut labels = HashMap::from([
@@ -225,12 +212,6 @@ impl Engine {
     /// where changing the environment would need `unsafe`).
     pub fn add_label(&mut self, key: &str, value: &str) {
         self.extra_labels.push((key.to_string(), value.to_string()));
-    }
-
-    /// True when the engine listens on a unix socket, so that its host's
-    /// paths are this machine's.
-    pub fn is_local(&self) -> bool {
-        self.endpoint.starts_with("unix://")
     }
 
     /// The same connection and run id, with its own set of temporary

@@ -72,7 +72,7 @@ pub struct CloneArgs {
 pub async fn run(globals: &Globals, args: CloneArgs) -> Result<u8, Error> {
     let config = globals.load_config(Vec::new())?;
     let reporter = crate::progress::Reporter::new(globals.quiet, args.json);
-    let engine = globals.engine().await?;
+    let engine = globals.standby_engine(&config).await?;
     let data_dir = config.require_standby_data_dir("clone-standby")?;
     let files = DataHost::open(&engine, &config.image, data_dir).await?;
     let result = clone(&engine, &files, &config, &reporter, args).await;

@@ -58,7 +58,7 @@ pub async fn run(globals: &Globals, args: ExportArgs) -> Result<u8, Error> {
     let to_stdout = args.out.as_os_str() == "-";
     let reporter = Reporter::new(globals.quiet, to_stdout);
     let output = Output::open(&args.out)?;
-    let engine = globals.engine().await?;
+    let engine = globals.standby_engine(&config).await?;
 
     let container = &config.standby.container;
     let was_running = stop_standby(&engine, &reporter, container).await?;

@@ -58,7 +58,7 @@ pub async fn run(globals: &Globals, args: ImportArgs) -> Result<u8, Error> {
     let data_dir = config.require_standby_data_dir("import")?.to_path_buf();
     let reporter = globals.reporter();
     let input = open_input(&args.from)?;
-    let engine = globals.engine().await?;
+    let engine = globals.standby_engine(&config).await?;
 
     let replaces = preflight(&engine, &config, &data_dir, args.force)
         .await
