@@ -147,3 +147,5 @@ fn hex(digest: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_engine;
