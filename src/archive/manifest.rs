@@ -106,12 +106,17 @@ pub fn read_cluster_identity(dir: &Path) -> Result<ClusterIdentity, ArchiveError
     })
 }
 
-/// One entry found by [`inventory`], with what the tar header needs.
-#[derive(Debug, Clone)]
-pub(super) struct Item {
+/// One entry of a data directory, found by [`inventory`] or
+/// [`super::parse_listing`], with what the tar header needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    /// What the manifest records.
     pub entry: ManifestEntry,
+    /// Modification time, whole seconds since 1970.
     pub mtime: u64,
+    /// Numeric owner.
     pub uid: u64,
+    /// Numeric group.
     pub gid: u64,
 }
 

@@ -8,6 +8,9 @@
 //!    every entry of the data directory (path, kind, size, mode).
 //! 2. The data directory's entries, in the manifest's order: directories
 //!    before their contents, owners, modes and mtimes in the tar headers.
+//!    (An export through the Docker API writes the entries in the order the
+//!    engine's tar delivers them, which is the same walk; the reader checks
+//!    each entry by its path, so it never depends on the order.)
 //! 3. `pgshadow-checksums.json`: the SHA-256 of every file.
 //!
 //! Why the checksums come last: putting them in the first entry means
@@ -25,15 +28,18 @@
 //! Memory stays flat: data moves through fixed buffers, and only the
 //! manifest (about 100 bytes per entry) is held.
 
+mod hashing;
+mod listing;
 mod manifest;
 mod reader;
 mod writer;
 
 use std::path::PathBuf;
 
-pub use manifest::{ClusterIdentity, Kind, Manifest, ManifestEntry, read_cluster_identity};
-pub use reader::{ExtractOptions, Extracted, extract};
-pub use writer::{Compression, Exported, WriteOptions, write_archive};
+pub use listing::{LISTING_FORMAT, listing_command, parse_listing};
+pub use manifest::{ClusterIdentity, Item, Kind, Manifest, ManifestEntry, read_cluster_identity};
+pub use reader::{ExtractOptions, Extracted, extract, extract_to_tar};
+pub use writer::{Compression, Exported, WriteOptions, write_archive, write_archive_from_tar};
 
 /// The name of the first entry of every pgshadow archive.
 pub const MANIFEST_NAME: &str = "pgshadow-manifest.json";
@@ -67,6 +73,8 @@ pub enum ArchiveError {
     EscapingLink { path: String, target: String },
     #[error("{path} changed while it was being exported")]
     Changed { path: String },
+    #[error("the data directory's listing is malformed: {message}")]
+    BadListing { message: String },
     #[error("not a pgshadow archive: the first entry is {found}, expected {MANIFEST_NAME}")]
     NotPgshadow { found: String },
     #[error("the archive's {name} is invalid: {message}")]
@@ -139,3 +147,5 @@ fn hex(digest: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_engine;

@@ -4,14 +4,14 @@ use std::sync::atomic::AtomicBool;
 
 use super::*;
 
-static NOT_CANCELLED: AtomicBool = AtomicBool::new(false);
+pub(super) static NOT_CANCELLED: AtomicBool = AtomicBool::new(false);
 
-const BIG: &str = "base/5/16384";
+pub(super) const BIG: &str = "base/5/16384";
 const LONG: &str = "base/5/a_directory_with_a_name_long_enough/that_the_whole_path_needs_more_than/one_hundred_bytes_of_header";
 
 /// A small stand-in for a data directory: a 3 MB file, an empty directory,
 /// a relative symlink, odd modes and a path longer than a tar name field.
-fn fake_data_dir(root: &Path) {
+pub(super) fn fake_data_dir(root: &Path) {
     let write = |rel: &str, data: &[u8], mode: u32| {
         let path = root.join(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -43,7 +43,7 @@ fn fake_data_dir(root: &Path) {
         .unwrap();
 }
 
-fn export(dir: &Path, compression: Compression) -> Vec<u8> {
+pub(super) fn export(dir: &Path, compression: Compression) -> Vec<u8> {
     let mut out = Vec::new();
     let options = WriteOptions {
         compression,
@@ -54,7 +54,7 @@ fn export(dir: &Path, compression: Compression) -> Vec<u8> {
     out
 }
 
-fn import(archive: &[u8], staging: &Path) -> Result<Extracted, ArchiveError> {
+pub(super) fn import(archive: &[u8], staging: &Path) -> Result<Extracted, ArchiveError> {
     std::fs::create_dir(staging).unwrap();
     let options = ExtractOptions {
         owner: None,
@@ -63,7 +63,7 @@ fn import(archive: &[u8], staging: &Path) -> Result<Extracted, ArchiveError> {
     extract(archive, staging, &options, &mut |_, _| {})
 }
 
-fn assert_same_tree(a: &Path, b: &Path) {
+pub(super) fn assert_same_tree(a: &Path, b: &Path) {
     let items = super::manifest::inventory(a).unwrap();
     assert_eq!(items.len(), 12, "{items:?}");
     for item in items {
@@ -301,7 +301,7 @@ fn a_cancelled_export_stops() {
     assert!(matches!(err, ArchiveError::Interrupted));
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> usize {
+pub(super) fn find(haystack: &[u8], needle: &[u8]) -> usize {
     haystack
         .windows(needle.len())
         .position(|w| w == needle)
