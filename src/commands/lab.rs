@@ -14,6 +14,7 @@ use clap::{Args, Subcommand};
 
 use super::Globals;
 use crate::config::{Config, LoadOptions};
+use crate::datadir::DataHost;
 use crate::docker::{ContainerState, Engine};
 use crate::error::Error;
 use crate::progress::Reporter;
@@ -57,6 +58,20 @@ pub enum LabAction {
         /// Host port for the primary [default: a free one]
         #[arg(long, value_name = "N")]
         port: Option<u16>,
+        /// Put the standby on another Docker engine (tcp://HOST:PORT with DOCKER_TLS_VERIFY
+        /// and DOCKER_CERT_PATH, ssh://USER@HOST, unix://PATH); written to standby.docker_host
+        #[arg(long, value_name = "URL")]
+        remote_standby: Option<crate::config::DockerHost>,
+        /// With --remote-standby: where the standby's host reaches this host's published port
+        /// [default: the remote engine's bridge gateway, right when that engine runs on this
+        /// machine; give this machine's public address otherwise]
+        #[arg(long, value_name = "ADDR", requires = "remote_standby")]
+        primary_address: Option<String>,
+        /// With --remote-standby: the address the primary sees the standby's connections come
+        /// from, for pg_hba.conf [default: this engine's bridge gateway, as when both engines
+        /// run on this machine; give the standby host's public address otherwise]
+        #[arg(long, value_name = "ADDR", requires = "remote_standby")]
+        standby_address: Option<String>,
     },
     /// Remove the lab's containers (and with --purge its folder)
     Down {
@@ -72,7 +87,6 @@ pub enum LabAction {
 /// Runs `lab up` or `lab down`.
 pub async fn run(globals: &Globals, args: LabArgs) -> Result<u8, Error> {
     let reporter = globals.reporter();
-    let engine = globals.engine().await?;
     match args.action {
         LabAction::Up {
             dir,
@@ -80,60 +94,172 @@ pub async fn run(globals: &Globals, args: LabArgs) -> Result<u8, Error> {
             image,
             user,
             port,
+            remote_standby,
+            primary_address,
+            standby_address,
         } => {
             let dir = std::path::absolute(&dir).unwrap_or(dir);
-            up(&engine, &reporter, &dir, &prefix, image, &user, port).await
+            let file = dir.join("pgshadow.yaml");
+            if file.exists() {
+                let config = load_lab(&file)?;
+                let engines = Engines::of(globals, &config).await?;
+                return lab_exists(&engines, &reporter, &config, &file).await;
+            }
+            let engine = globals.engine().await?;
+            let remote = match &remote_standby {
+                Some(host) => Some(globals.engine_at(host).await?),
+                None => None,
+            };
+            let engines = Engines {
+                standby: remote.clone().unwrap_or_else(|| engine.clone()),
+                primary: engine,
+            };
+            let lab = Lab {
+                dir: &dir,
+                prefix: &prefix,
+                user: &user,
+                remote_standby: remote_standby.as_ref(),
+                primary_address,
+                standby_address,
+            };
+            up(&engines, &reporter, &lab, image, port).await
         }
-        LabAction::Down { dir, purge } => down(&engine, &reporter, &dir, purge).await,
+        LabAction::Down { dir, purge } => down(globals, &reporter, &dir, purge).await,
     }
 }
 
-async fn up(
-    engine: &Engine,
-    reporter: &Reporter,
-    dir: &Path,
-    prefix: &str,
-    image: Option<String>,
-    user: &str,
-    port: Option<u16>,
-) -> Result<u8, Error> {
-    let file = dir.join("pgshadow.yaml");
-    if file.exists() {
-        return lab_exists(engine, reporter, &file).await;
+/// The two engines of a lab: the same one unless the standby is remote.
+struct Engines {
+    primary: Engine,
+    standby: Engine,
+}
+
+impl Engines {
+    /// The engines an existing lab's config names.
+    async fn of(globals: &Globals, config: &Config) -> Result<Engines, Error> {
+        Ok(Engines {
+            primary: globals.primary_engine(config).await?,
+            standby: globals.standby_engine(config).await?,
+        })
     }
-    let image = choose_image(engine, reporter, image).await?;
-    let gateway = engine
+}
+
+/// What `lab up` was asked for.
+struct Lab<'a> {
+    dir: &'a Path,
+    prefix: &'a str,
+    user: &'a str,
+    remote_standby: Option<&'a crate::config::DockerHost>,
+    primary_address: Option<String>,
+    standby_address: Option<String>,
+}
+
+/// The addresses the lab wires together: where the standby dials the
+/// primary, and where the primary sees it come from (pg_hba.conf).
+struct Addresses {
+    primary: String,
+    standby: String,
+    /// Every address the primary's certificate names.
+    sans: Vec<String>,
+}
+
+/// On one engine both are the bridge's gateway. With a remote standby on
+/// this machine, the standby dials its own engine's gateway (this host,
+/// on that bridge) and is seen from this engine's gateway.
+async fn addresses(engines: &Engines, lab: &Lab<'_>) -> Result<Addresses, Error> {
+    let local = bridge_gateway(&engines.primary).await?;
+    if lab.remote_standby.is_none() {
+        return Ok(Addresses {
+            primary: local.clone(),
+            standby: local.clone(),
+            sans: vec![local],
+        });
+    }
+    let primary = match &lab.primary_address {
+        Some(address) => address.clone(),
+        None => bridge_gateway(&engines.standby).await?,
+    };
+    let standby = lab.standby_address.clone().unwrap_or_else(|| local.clone());
+    let mut sans = vec![primary.clone()];
+    if local != primary {
+        // A standby moved to this engine later dials the primary here.
+        sans.push(local);
+    }
+    Ok(Addresses {
+        primary,
+        standby,
+        sans,
+    })
+}
+
+async fn bridge_gateway(engine: &Engine) -> Result<String, Error> {
+    engine
         .network_gateway("bridge")
         .await?
         .ok_or_else(|| Error::Failed {
-            message: "the default bridge network has no gateway address".into(),
+            message: format!(
+                "the default bridge network of the engine at {} has no gateway address",
+                engine.endpoint
+            ),
             hint: Some("the lab needs Docker's default bridge network".into()),
-        })?;
+        })
+}
+
+async fn up(
+    engines: &Engines,
+    reporter: &Reporter,
+    lab: &Lab<'_>,
+    image: Option<String>,
+    port: Option<u16>,
+) -> Result<u8, Error> {
+    let (dir, prefix, user) = (lab.dir, lab.prefix, lab.user);
+    let file = dir.join("pgshadow.yaml");
+    let image = choose_image(&engines.primary, reporter, image).await?;
+    if lab.remote_standby.is_some() && !engines.standby.has_image(&image).await? {
+        return Err(Error::Failed {
+            message: format!(
+                "image {image} is not on the standby's engine at {}",
+                engines.standby.endpoint
+            ),
+            hint: Some(format!(
+                "copy it there: docker save {image} | docker -H {} load",
+                engines.standby.endpoint
+            )),
+        });
+    }
+    let addresses = addresses(engines, lab).await?;
     let port = match port {
         Some(port) => port,
         None => free_port()?,
     };
 
     let step = reporter.step(&format!("certificates in {}/pki", dir.display()));
-    make_pki(dir, &gateway, user)?;
-    step.done(&format!("server SAN {gateway}, client CN {user}"));
-    write_lab_config(&file, &image, &gateway, port, prefix, user)?;
-    let config = crate::config::load(
-        &LoadOptions {
-            file: Some(file.clone()),
-            flags: Vec::new(),
-        },
-        |var| std::env::var(var).ok(),
-    )?;
+    make_pki(dir, &addresses.sans, user)?;
+    step.done(&format!(
+        "server SAN {}, client CN {user}",
+        addresses.sans.join(", ")
+    ));
+    let settings = LabConfig {
+        image: &image,
+        primary_address: &addresses.primary,
+        standby_address: &addresses.standby,
+        port,
+        prefix,
+        user,
+        standby_engine: lab.remote_standby,
+    };
+    write_lab_config(&file, &settings)?;
+    let config = load_lab(&file)?;
 
-    super::primary::up(engine, &config, reporter)
+    super::primary::up(&engines.primary, &config, reporter)
         .await
         .map_err(|e| e.at("lab up", "primary up"))?;
     let options = super::clone::Options::default();
-    let summary = super::clone::clone_standby(engine, &config, reporter, false, options).await?;
+    let summary =
+        super::clone::clone_standby(&engines.standby, &config, reporter, false, options).await?;
     reporter.line(&summary.render());
 
-    let mut status = super::status::gather(engine, &config, false).await;
+    let mut status = super::status::gather(&engines.standby, &config).await;
     crate::health::evaluate(&mut status, &crate::health::Thresholds::default());
     reporter.line(&crate::health::table(&status));
     reporter.line(&format!(
@@ -146,10 +272,17 @@ async fn up(
 }
 
 /// A lab whose config exists: fine when both containers run, else refused.
-async fn lab_exists(engine: &Engine, reporter: &Reporter, file: &Path) -> Result<u8, Error> {
-    let config = load_lab(file)?;
+async fn lab_exists(
+    engines: &Engines,
+    reporter: &Reporter,
+    config: &Config,
+    file: &Path,
+) -> Result<u8, Error> {
     let mut down = Vec::new();
-    for name in [&config.primary.container, &config.standby.container] {
+    for (engine, name) in [
+        (&engines.primary, &config.primary.container),
+        (&engines.standby, &config.standby.container),
+    ] {
         if !matches!(
             engine.container_state(name).await?,
             ContainerState::Present { running: true, .. }
@@ -226,13 +359,20 @@ fn free_port() -> Result<u16, Error> {
     Ok(listener.local_addr().map(|a| a.port()).unwrap_or(0))
 }
 
-fn make_pki(dir: &Path, gateway: &str, user: &str) -> Result<(), Error> {
-    let host = |h: &str| crate::pki::issue::parse_host(h);
+fn make_pki(dir: &Path, sans: &[String], user: &str) -> Result<(), Error> {
+    let mut hosts = Vec::new();
+    for name in sans
+        .iter()
+        .map(String::as_str)
+        .chain(["127.0.0.1", "localhost"])
+    {
+        hosts.push(crate::pki::issue::parse_host(name)?);
+    }
     let plan = crate::pki::make::InitPlan {
         dir: dir.join("pki"),
-        primary_hosts: vec![host(gateway)?, host("127.0.0.1")?, host("localhost")?],
+        primary_hosts: hosts.clone(),
         user: user.to_string(),
-        standby_hosts: vec![host(gateway)?, host("127.0.0.1")?, host("localhost")?],
+        standby_hosts: hosts,
         leaf_days: 397,
         ca_days: 3650,
         force: false,
@@ -241,24 +381,42 @@ fn make_pki(dir: &Path, gateway: &str, user: &str) -> Result<(), Error> {
     Ok(())
 }
 
-fn write_lab_config(
-    file: &Path,
-    image: &str,
-    gateway: &str,
+/// What the lab's pgshadow.yaml says.
+struct LabConfig<'a> {
+    image: &'a str,
+    primary_address: &'a str,
+    standby_address: &'a str,
     port: u16,
-    prefix: &str,
-    user: &str,
-) -> Result<(), Error> {
-    let text = format!(
+    prefix: &'a str,
+    user: &'a str,
+    standby_engine: Option<&'a crate::config::DockerHost>,
+}
+
+fn write_lab_config(file: &Path, lab: &LabConfig<'_>) -> Result<(), Error> {
+    let LabConfig {
+        image,
+        primary_address,
+        standby_address,
+        port,
+        prefix,
+        user,
+        standby_engine,
+    } = lab;
+    let mut text = format!(
         "# Written by `pgshadow lab up`; paths are relative to this file.\n\
          image: {image}\n\
          pki_dir: pki\n\
-         primary:\n  host: {gateway}\n  port: {port}\n  container: {prefix}-primary\n  data_dir: primary\n\
-         \x20 allow: [{gateway}/32]\n\
+         primary:\n  host: {primary_address}\n  port: {port}\n  container: {prefix}-primary\n  data_dir: primary\n\
+         \x20 allow: [{standby_address}/32]\n\
          replication:\n  user: {user}\n  slot: {slot}\n  sslmode: verify-full\n\
          standby:\n  container: {prefix}-standby\n  data_dir: standby\n  owner: \"999:999\"\n",
         slot = prefix.replace(['-', '.'], "_"),
     );
+    if let Some(engine) = standby_engine {
+        text.push_str(&format!(
+            "  # The standby's engine; its data_dir is that host's path.\n  docker_host: {engine}\n"
+        ));
+    }
     std::fs::write(file, text).map_err(|source| crate::datadir::DatadirError::Io {
         action: "write",
         path: file.into(),
@@ -267,7 +425,12 @@ fn write_lab_config(
     Ok(())
 }
 
-async fn down(engine: &Engine, reporter: &Reporter, dir: &Path, purge: bool) -> Result<u8, Error> {
+async fn down(
+    globals: &Globals,
+    reporter: &Reporter,
+    dir: &Path,
+    purge: bool,
+) -> Result<u8, Error> {
     let file = dir.join("pgshadow.yaml");
     if !file.exists() {
         return Err(Error::Usage(format!(
@@ -276,9 +439,16 @@ async fn down(engine: &Engine, reporter: &Reporter, dir: &Path, purge: bool) -> 
         )));
     }
     let config = load_lab(&file)?;
-    for name in [&config.standby.container, &config.primary.container] {
+    let engines = Engines::of(globals, &config).await?;
+    for (engine, name) in [
+        (&engines.standby, &config.standby.container),
+        (&engines.primary, &config.primary.container),
+    ] {
         engine.remove_container(name).await?;
         reporter.line(&format!("removed container {name}"));
+    }
+    if purge && !engines.standby.is_local() {
+        purge_remote_standby(&engines.standby, &config, reporter).await?;
     }
     if purge {
         std::fs::remove_dir_all(dir).map_err(|source| crate::datadir::DatadirError::Io {
@@ -289,4 +459,26 @@ async fn down(engine: &Engine, reporter: &Reporter, dir: &Path, purge: bool) -> 
         reporter.line(&format!("removed {}", dir.display()));
     }
     Ok(0)
+}
+
+/// Deletes the standby's data directory on its remote host, through a
+/// helper there (the folder on this machine holds only the rest).
+async fn purge_remote_standby(
+    engine: &Engine,
+    config: &Config,
+    reporter: &Reporter,
+) -> Result<(), Error> {
+    let Some(data_dir) = config.standby.data_dir.as_deref() else {
+        return Ok(());
+    };
+    let files = DataHost::open(engine, &config.image, data_dir).await?;
+    let removed = files.remove_staging(data_dir).await;
+    files.close().await;
+    removed?;
+    reporter.line(&format!(
+        "removed {} on the engine at {}",
+        data_dir.display(),
+        engine.endpoint
+    ));
+    Ok(())
 }

@@ -71,6 +71,17 @@ impl Globals {
         self.engine_for(&choice).await
     }
 
+    /// Connects to the engine at `host` (`lab up --remote-standby`), with
+    /// TLS settings from the environment as for the config's keys.
+    pub async fn engine_at(&self, host: &crate::config::DockerHost) -> Result<Engine, Error> {
+        let choice = Choice {
+            host: Some(host),
+            context: None,
+            global: None,
+        };
+        self.engine_for(&choice).await
+    }
+
     async fn engine_for(&self, choice: &Choice<'_>) -> Result<Engine, Error> {
         let endpoint = endpoint::resolve(choice, &|var| std::env::var(var).ok())
             .map_err(docker::DockerError::from)?;

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 
 use super::Globals;
 use crate::config::Config;
-use crate::datadir::{self, TargetState};
+use crate::datadir::{self, DataHost};
 use crate::docker::{ContainerState, Engine, LABEL_DATA_DIR, LABEL_ROLE, ServiceSpec};
 use crate::error::Error;
 use crate::pg::primary::{self as steps, Change};
@@ -106,23 +106,11 @@ pub async fn up(engine: &Engine, config: &Config, reporter: &Reporter) -> Result
 
 async fn create_primary(engine: &Engine, config: &Config, data_dir: &Path) -> Result<(), Error> {
     let owner = config.standby.owner;
-    if datadir::inspect_target(data_dir)? == TargetState::Absent {
-        std::fs::create_dir_all(data_dir).map_err(|source| datadir::DatadirError::Io {
-            action: "create",
-            path: data_dir.into(),
-            source,
-        })?;
-    }
-    if datadir::inspect_target(data_dir)? == TargetState::Empty {
-        // initdb runs as the image's postgres user and needs to own the directory.
-        std::os::unix::fs::chown(data_dir, Some(owner.uid), Some(owner.gid)).map_err(|source| {
-            datadir::DatadirError::Io {
-                action: "change the owner of",
-                path: data_dir.into(),
-                source,
-            }
-        })?;
-    }
+    // initdb runs as the image's postgres user and needs to own the directory.
+    let files = DataHost::open(engine, &config.image, data_dir).await?;
+    let prepared = files.prepare_new_dir(data_dir, owner).await;
+    files.close().await;
+    prepared?;
     let spec = ServiceSpec {
         name: config.primary.container.clone(),
         role: "primary",

@@ -46,7 +46,7 @@ pub struct StatusArgs {
     /// Also report to an Uptime Kuma push monitor (status, msg, ping = replay delay in ms)
     #[arg(long, value_name = "URL")]
     pub push: Option<String>,
-    /// Add the primary's view (its container must run on this engine): senders and slots
+    /// Add the primary's view (its container on primary.docker_host's engine): senders and slots
     #[arg(long)]
     pub primary: bool,
 }
@@ -62,7 +62,13 @@ pub async fn run(globals: &Globals, args: StatusArgs) -> Result<u8, Error> {
         cert_warn_days: args.cert_warn_days,
     };
     let mut report = match globals.standby_engine(&config).await {
-        Ok(engine) => gather(&engine, &config, args.primary).await,
+        Ok(engine) => {
+            let mut report = gather(&engine, &config).await;
+            if args.primary {
+                add_primary_view(globals, &config, &mut report).await;
+            }
+            report
+        }
         Err(e) => unknown(&config, &e),
     };
     if report.state.is_none() {
@@ -99,8 +105,23 @@ fn unknown(config: &Config, error: &Error) -> Report {
     }
 }
 
-/// Measures the standby (and optionally the primary) through the engine.
-pub async fn gather(engine: &Engine, config: &Config, with_primary: bool) -> Report {
+/// The primary's senders and slots, read through the primary's engine
+/// (which may be another host's); a failure is a problem in the report.
+async fn add_primary_view(globals: &Globals, config: &Config, report: &mut Report) {
+    let view = match globals.primary_engine(config).await {
+        Ok(engine) => primary_view(&engine, &config.primary.container).await,
+        Err(e) => Err(e),
+    };
+    match view {
+        Ok(view) => report.primary_view = Some(view),
+        Err(e) => report
+            .problems
+            .push(format!("cannot read the primary's view: {e}")),
+    }
+}
+
+/// Measures the standby through its engine.
+pub async fn gather(engine: &Engine, config: &Config) -> Report {
     let container = &config.standby.container;
     let mut report = Report {
         container: container.clone(),
@@ -122,14 +143,6 @@ pub async fn gather(engine: &Engine, config: &Config, with_primary: bool) -> Rep
     certificate_days(config, &mut report);
     if report.role == "standby" {
         primary_position(engine, config, &mut report).await;
-    }
-    if with_primary {
-        match primary_view(engine, &config.primary.container).await {
-            Ok(view) => report.primary_view = Some(view),
-            Err(e) => report
-                .problems
-                .push(format!("cannot read the primary's view: {e}")),
-        }
     }
     report
 }

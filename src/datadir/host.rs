@@ -212,6 +212,25 @@ impl DataHost {
         Ok((before, after))
     }
 
+    /// Creates `dir` (and its parents) if absent, and gives it to `owner`
+    /// when it is empty, so that initdb can run in it; a directory with
+    /// contents is left as it is.
+    pub async fn prepare_new_dir(&self, dir: &Path, owner: Owner) -> Result<(), DatadirError> {
+        match self {
+            DataHost::Local { .. } => {
+                if super::inspect_target(dir)? == TargetState::Absent {
+                    std::fs::create_dir_all(dir).map_err(super::io("create", dir))?;
+                }
+                if super::inspect_target(dir)? == TargetState::Empty {
+                    std::os::unix::fs::chown(dir, Some(owner.uid), Some(owner.gid))
+                        .map_err(super::io("change the owner of", dir))?;
+                }
+                Ok(())
+            }
+            DataHost::Remote(remote) => remote.prepare_new_dir(dir, owner).await,
+        }
+    }
+
     /// Gives `dir` to `owner` with the modes PostgreSQL insists on.
     pub async fn give_to_owner(&self, dir: &Path, owner: Owner) -> Result<(), crate::Error> {
         match self {

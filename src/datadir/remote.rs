@@ -8,6 +8,10 @@
 
 use std::path::{Path, PathBuf};
 
+use bollard::query_parameters::{DownloadFromContainerOptions, UploadToContainerOptions};
+use bytes::Bytes;
+use futures_util::{Stream, TryStreamExt};
+
 use super::{DatadirError, TargetState};
 use crate::config::Owner;
 use crate::docker::{Engine, FileEntry, Mount, OneShot};
@@ -83,6 +87,11 @@ impl RemoteDir {
         if let Err(e) = self.engine.remove_temporary(&self.container).await {
             tracing::warn!(container = %self.container, error = %e, "could not remove the file helper");
         }
+    }
+
+    /// Where the engine is, for messages.
+    pub fn endpoint(&self) -> &str {
+        &self.engine.endpoint
     }
 
     /// The path of `host_path` inside the helper.
@@ -264,6 +273,14 @@ impl RemoteDir {
         .map(drop)
     }
 
+    /// Creates `dir` if absent and gives it to `owner` when empty.
+    pub async fn prepare_new_dir(&self, dir: &Path, owner: Owner) -> Result<(), DatadirError> {
+        let owner = owner.to_string();
+        let script =
+            "mkdir -p -- \"$1\" && if [ -z \"$(ls -A \"$1\")\" ]; then chown \"$2\" \"$1\"; fi";
+        self.sh("create", script, &[dir], &[&owner]).await.map(drop)
+    }
+
     /// Gives `dir` and everything in it to `owner`, with the modes PostgreSQL wants.
     pub async fn give_to_owner(&self, dir: &Path, owner: Owner) -> Result<(), DatadirError> {
         let owner = owner.to_string();
@@ -272,14 +289,77 @@ impl RemoteDir {
             .map(drop)
     }
 
-    /// The engine holding the helper, and the helper's name and mount, for
-    /// the archive streams of export and import.
-    pub fn container(&self) -> (&Engine, &str) {
-        (&self.engine, &self.container)
+    /// Runs `command` (an argv, no shell) in the parent of `dir` and
+    /// returns what it printed: the listing of export's manifest.
+    pub async fn run_in_parent(
+        &self,
+        dir: &Path,
+        command: &[String],
+    ) -> Result<String, DatadirError> {
+        let parent = dir.parent().unwrap_or(dir);
+        let argv: Vec<&str> = command.iter().map(String::as_str).collect();
+        self.sh(
+            "list",
+            "cd -- \"$1\" && shift && exec \"$@\"",
+            &[parent],
+            &argv,
+        )
+        .await
     }
 
-    /// The path of `host_path` inside the helper, for the archive endpoints.
-    pub fn path_inside(&self, host_path: &Path) -> String {
-        self.inside(host_path)
+    /// The cluster's system identifier, the first 8 bytes of
+    /// `global/pg_control` read in the byte order of the host that wrote it.
+    pub async fn system_identifier(&self, dir: &Path) -> Result<u64, DatadirError> {
+        let control = dir.join("global/pg_control");
+        let out = self
+            .sh("read", "od -An -tu8 -N8 -- \"$1\"", &[&control], &[])
+            .await?;
+        out.trim()
+            .parse()
+            .map_err(|_| self.failed("read", &control, format!("unexpected output {out:?}")))
     }
+
+    /// `dir` as the engine's tar stream: entries `NAME/...` with `NAME` the
+    /// directory's last component, parents before their contents.
+    pub fn download(
+        &self,
+        dir: &Path,
+    ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + use<> {
+        let options = DownloadFromContainerOptions {
+            path: self.inside(dir),
+        };
+        self.engine
+            .docker
+            .download_from_container(&self.container, Some(options))
+            .map_err(std::io::Error::other)
+    }
+
+    /// Extracts the tar stream `body` into the existing directory `dir`
+    /// (the engine keeps the headers' owners, modes and times).
+    pub async fn upload(
+        &self,
+        dir: &Path,
+        body: impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+    ) -> Result<(), DatadirError> {
+        let options = UploadToContainerOptions {
+            path: self.inside(dir),
+            ..Default::default()
+        };
+        self.engine
+            .docker
+            .upload_to_container(
+                &self.container,
+                Some(options),
+                bollard::body_try_stream(body),
+            )
+            .await
+            .map_err(|e| self.failed("write into", dir, e.to_string()))
+    }
+}
+
+/// The last component of `dir`, as the archive endpoint names it.
+pub fn dir_name(dir: &Path) -> String {
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }

@@ -32,6 +32,10 @@ pub struct StandbySettings<'a> {
     /// The temporary mount the clone ran with (e.g. `/run/pgshadow-certs`);
     /// no value may refer to it afterwards.
     pub temp_prefix: &'a str,
+    /// Where the standby reaches the primary (`host`, `port`); `None` keeps
+    /// the conninfo's. Import sets it: a moved standby may see the primary
+    /// at another address than the host it came from.
+    pub primary: Option<(&'a str, u16)>,
 }
 
 /// The primary's server-certificate settings, which a clone copies along
@@ -76,6 +80,10 @@ fn standby_conninfo(conf: &AutoConf, s: &StandbySettings) -> Result<Conninfo, Pg
     conninfo.set("sslrootcert", &in_dir(s.cert_dir, "ca.crt"));
     conninfo.set("sslmode", s.sslmode);
     conninfo.set("application_name", s.application_name);
+    if let Some((host, port)) = s.primary {
+        conninfo.set("host", host);
+        conninfo.set("port", &port.to_string());
+    }
     Ok(conninfo)
 }
 

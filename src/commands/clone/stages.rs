@@ -293,6 +293,8 @@ async fn finalize(
         slot: ready.slot.as_ref().map(|(name, _)| name.as_str()),
         serve_tls: certs.server.is_some(),
         temp_prefix: TEMP_CERT_DIR,
+        // pg_basebackup -R wrote the address it copied from.
+        primary: None,
     };
     files.write_recovery_settings(staging, &settings).await?;
     files.give_to_owner(staging, config.standby.owner).await?;

@@ -11,6 +11,7 @@ use super::{megabytes, run_cancellable, std_stream};
 use crate::archive::{self, Compression, WriteOptions};
 use crate::commands::Globals;
 use crate::config::Config;
+use crate::datadir::DataHost;
 use crate::docker::{ContainerState, Engine};
 use crate::error::Error;
 use crate::progress::Reporter;
@@ -58,11 +59,47 @@ pub async fn run(globals: &Globals, args: ExportArgs) -> Result<u8, Error> {
     let to_stdout = args.out.as_os_str() == "-";
     let reporter = Reporter::new(globals.quiet, to_stdout);
     let output = Output::open(&args.out)?;
-    let engine = globals.standby_engine(&config).await?;
+    let engine = match globals.standby_engine(&config).await {
+        Ok(engine) => engine,
+        Err(e) => {
+            output.discard();
+            return Err(e);
+        }
+    };
+    let files = match DataHost::open(&engine, &config.image, &data_dir).await {
+        Ok(files) => files,
+        Err(e) => {
+            output.discard();
+            return Err(e);
+        }
+    };
+    let result = stop_export_start(&engine, &files, &config, &reporter, output, &args).await;
+    files.close().await;
+    let summary = result?;
+    reporter.line(&summary);
+    Ok(0)
+}
 
+/// Stops the standby, streams its directory, and starts it again unless
+/// `--stop` (or the export failed and starting it is all that is left).
+async fn stop_export_start(
+    engine: &Engine,
+    files: &DataHost,
+    config: &Config,
+    reporter: &Reporter,
+    output: Output,
+    args: &ExportArgs,
+) -> Result<String, Error> {
+    let data_dir = config.require_standby_data_dir("export")?;
     let container = &config.standby.container;
-    let was_running = stop_standby(&engine, &reporter, container).await?;
-    let result = export(&config, &reporter, &data_dir, output, args.compress).await;
+    let was_running = match stop_standby(engine, reporter, container).await {
+        Ok(was_running) => was_running,
+        Err(e) => {
+            output.discard();
+            return Err(e);
+        }
+    };
+    let result = export(files, config, reporter, data_dir, output, args.compress).await;
     if was_running && (result.is_err() || !args.stop) {
         let step = reporter.step(&format!("start standby container {container} again"));
         match engine.start_existing(container).await {
@@ -74,9 +111,7 @@ pub async fn run(globals: &Globals, args: ExportArgs) -> Result<u8, Error> {
             Err(e) => return Err(Error::from(e).at("export", "start the standby again")),
         }
     }
-    let summary = result?;
-    reporter.line(&summary);
-    Ok(0)
+    result
 }
 
 /// Stops the standby if it runs; returns whether it did.
@@ -97,14 +132,18 @@ async fn stop_standby(engine: &Engine, reporter: &Reporter, name: &str) -> Resul
 
 /// Checks the directory, streams it, and returns the summary line.
 async fn export(
+    files: &DataHost,
     config: &Config,
     reporter: &Reporter,
     data_dir: &Path,
     output: Output,
     compression: Compression,
 ) -> Result<String, Error> {
-    ensure_shut_down(data_dir).map_err(|e| e.at("export", "check the data directory"))?;
-    let slot = slot_of(data_dir);
+    if let Err(e) = ensure_shut_down(files, data_dir).await {
+        output.discard();
+        return Err(e.at("export", "check the data directory"));
+    }
+    let slot = slot_of(files, data_dir).await;
     tracing::debug!(path = %data_dir.display(), slot = ?slot, "exporting");
 
     let started = Instant::now();
@@ -113,20 +152,25 @@ async fn export(
         hint: None,
     })?;
     let mut bar = reporter.bytes("export", 0);
-    let dir = data_dir.to_path_buf();
-    let written = run_cancellable("export", move |cancel| {
-        let options = WriteOptions {
-            compression,
-            slot,
-            cancel,
-        };
-        let exported = archive::write_archive(&dir, &file, &options, &mut |done, total| {
-            bar.set(done, total)
-        });
-        bar.finish();
-        exported
-    })
-    .await;
+    let written = match files.remote() {
+        Some(remote) => super::remote::export(remote, data_dir, file, compression, slot, bar).await,
+        None => {
+            let dir = data_dir.to_path_buf();
+            run_cancellable("export", move |cancel| {
+                let options = WriteOptions {
+                    compression,
+                    slot,
+                    cancel,
+                };
+                let exported = archive::write_archive(&dir, &file, &options, &mut |done, total| {
+                    bar.set(done, total)
+                });
+                bar.finish();
+                exported
+            })
+            .await
+        }
+    };
 
     let exported = match written {
         Ok(exported) => exported,
@@ -149,14 +193,14 @@ async fn export(
 
 /// A data directory with `postmaster.pid` is in use or was not shut down
 /// cleanly; a copy of it would need crash recovery on the new host.
-fn ensure_shut_down(data_dir: &Path) -> Result<(), Error> {
-    if !data_dir.join("PG_VERSION").exists() {
+async fn ensure_shut_down(files: &DataHost, data_dir: &Path) -> Result<(), Error> {
+    if !files.exists(&data_dir.join("PG_VERSION")).await? {
         return Err(Error::Usage(format!(
             "{}: not a PostgreSQL data directory (no PG_VERSION)",
             data_dir.display()
         )));
     }
-    if data_dir.join("postmaster.pid").exists() {
+    if files.exists(&data_dir.join("postmaster.pid")).await? {
         return Err(Error::Failed {
             message: format!("{} is in use: postmaster.pid exists", data_dir.display()),
             hint: Some(
@@ -170,8 +214,9 @@ fn ensure_shut_down(data_dir: &Path) -> Result<(), Error> {
 }
 
 /// The slot recorded in `postgresql.auto.conf`, for the manifest.
-fn slot_of(data_dir: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(data_dir.join("postgresql.auto.conf")).ok()?;
+async fn slot_of(files: &DataHost, data_dir: &Path) -> Option<String> {
+    let path = data_dir.join("postgresql.auto.conf");
+    let text = files.read_to_string(&path).await.ok()??;
     let conf = crate::pgconf::AutoConf::parse(&text).ok()?;
     conf.get("primary_slot_name").map(str::to_string)
 }

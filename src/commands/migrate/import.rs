@@ -13,7 +13,8 @@ use crate::archive::{self, ExtractOptions, Extracted};
 use crate::commands::Globals;
 use crate::commands::clone::{check_container_free, check_dir_unused, check_target, standby_spec};
 use crate::config::Config;
-use crate::datadir::{self, DatadirError};
+use crate::datadir::remote::RemoteDir;
+use crate::datadir::{self, DataHost, DatadirError};
 use crate::docker::Engine;
 use crate::error::Error;
 use crate::pg::basebackup::TEMP_CERT_DIR;
@@ -33,7 +34,8 @@ Examples:
 /// an entry that would land outside, stops it with the file named and leaves
 /// nothing behind. Entries get standby.owner of this host's config and the
 /// recorded modes; primary_conninfo gets this host's application_name
-/// (standby.container), certificate paths (standby.pgdata/certs) and slot.
+/// (standby.container), certificate paths (standby.pgdata/certs), slot, and
+/// primary.host/port when set (where this host reaches the primary).
 /// Then the directory is swapped into place, the standby container started,
 /// and import waits until it streams. The archive may be plain or zstd.
 #[derive(Debug, Args)]
@@ -59,39 +61,58 @@ pub async fn run(globals: &Globals, args: ImportArgs) -> Result<u8, Error> {
     let reporter = globals.reporter();
     let input = open_input(&args.from)?;
     let engine = globals.standby_engine(&config).await?;
+    let files = DataHost::open(&engine, &config.image, &data_dir).await?;
+    let result = import(&engine, &files, &config, &reporter, input, &args).await;
+    files.close().await;
+    result
+}
 
-    let replaces = preflight(&engine, &config, &data_dir, args.force)
+async fn import(
+    engine: &Engine,
+    files: &DataHost,
+    config: &Config,
+    reporter: &Reporter,
+    input: File,
+    args: &ImportArgs,
+) -> Result<u8, Error> {
+    let data_dir = config.require_standby_data_dir("import")?.to_path_buf();
+    let replaces = preflight(engine, files, config, &data_dir, args.force)
         .await
         .map_err(|e| e.at("import", "preflight"))?;
     let staging = datadir::staging_path(&data_dir, &engine.run_id);
-    datadir::create_staging(&staging)
+    files
+        .create_staging(&staging)
+        .await
         .map_err(|e| Error::from(e).at("import", "stage directory"))?;
 
-    let prepared = prepare(&engine, &config, &reporter, input, &staging).await;
+    let prepared = prepare(files, config, reporter, input, &staging).await;
     let extracted = match prepared {
         Ok(extracted) => extracted,
         Err(e) => {
-            remove_staging(&reporter, &staging);
+            remove_staging(files, reporter, &staging).await;
             return Err(e);
         }
     };
-    let replaced = swap(&engine, &reporter, &staging, &data_dir, replaces.as_deref()).await?;
+    let replaced = swap(
+        engine,
+        files,
+        reporter,
+        &staging,
+        &data_dir,
+        replaces.as_deref(),
+    )
+    .await?;
     start(
-        &engine,
-        &config,
-        &reporter,
+        engine,
+        config,
+        reporter,
         &data_dir,
         Duration::from_secs(args.timeout),
     )
     .await?;
 
-    reporter.line(&summary(
-        &config,
-        &data_dir,
-        &extracted,
-        replaced.as_deref(),
-    ));
-    reporter.line(&primary_needs(&config));
+    reporter.line(&summary(config, &data_dir, &extracted, replaced.as_deref()));
+    reporter.line(&primary_needs(config));
     Ok(0)
 }
 
@@ -114,15 +135,12 @@ fn open_input(from: &Path) -> Result<File, Error> {
 /// Returns this directory's standby container when `--force` replaces it.
 async fn preflight(
     engine: &Engine,
+    files: &DataHost,
     config: &Config,
     data_dir: &Path,
     force: bool,
 ) -> Result<Option<String>, Error> {
-    let files = crate::datadir::DataHost::Local {
-        engine: engine.clone(),
-        image: config.image.clone(),
-    };
-    check_target(&files, data_dir, force).await?;
+    check_target(files, data_dir, force).await?;
     let (replaces, _) =
         check_container_free(engine, &config.standby.container, data_dir, force).await?;
     check_dir_unused(engine, data_dir, replaces.as_deref()).await?;
@@ -140,14 +158,17 @@ async fn preflight(
 
 /// Extracts and verifies the archive, then makes it this host's standby.
 async fn prepare(
-    engine: &Engine,
+    files: &DataHost,
     config: &Config,
     reporter: &Reporter,
     input: File,
     staging: &Path,
 ) -> Result<Extracted, Error> {
-    let extracted = extract(reporter, input, staging, config).await?;
-    if !staging.join("standby.signal").exists() {
+    let extracted = match files.remote() {
+        None => extract(reporter, input, staging, config).await?,
+        Some(remote) => extract_remote(remote, reporter, input, staging, config).await?,
+    };
+    if !files.exists(&staging.join("standby.signal")).await? {
         let message = "the archive holds no standby.signal: it is not a standby's data directory";
         let hint = "import only archives written by `pgshadow export` on a standby";
         let e = Error::Failed {
@@ -158,12 +179,16 @@ async fn prepare(
     }
 
     let step = reporter.step("recovery settings for this host");
-    let changed = write_recovery_settings(config, staging, extracted.manifest.slot.as_deref())
-        .map_err(|e| e.at("import", "recovery settings"))?;
+    let changed =
+        write_recovery_settings(files, config, staging, extracted.manifest.slot.as_deref())
+            .await
+            .map_err(|e| e.at("import", "recovery settings"))?;
     step.done(&changed);
 
-    if !nix::unistd::geteuid().is_root() {
-        crate::datadir::give_to_owner(engine, &config.image, staging, config.standby.owner)
+    // As root on this machine, extract gave every entry its owner already.
+    if files.remote().is_some() || !nix::unistd::geteuid().is_root() {
+        files
+            .give_to_owner(staging, config.standby.owner)
             .await
             .map_err(|e| e.at("import", "owner"))?;
     }
@@ -194,32 +219,53 @@ async fn extract(
     })
     .await
     .map_err(|e| e.at("import", "extract"))?;
+    step.done(&extracted_detail(&extracted));
+    Ok(extracted)
+}
+
+fn extracted_detail(extracted: &Extracted) -> String {
     let m = &extracted.manifest;
-    step.done(&format!(
+    format!(
         "{} entries, {}, PostgreSQL {}, system id {}",
         m.entries.len(),
         megabytes(extracted.bytes),
         m.pg_major,
         m.system_identifier
+    )
+}
+
+/// Extracts and verifies the archive into a staging directory on a remote
+/// engine's host, through the helper's archive endpoint.
+async fn extract_remote(
+    remote: &RemoteDir,
+    reporter: &Reporter,
+    input: File,
+    staging: &Path,
+    config: &Config,
+) -> Result<Extracted, Error> {
+    let step = reporter.step(&format!(
+        "extract and verify into {} on {}",
+        staging.display(),
+        remote.endpoint()
     ));
+    let bar = reporter.bytes("import", 0);
+    let extracted = super::remote::extract(remote, input, staging, config.standby.owner, bar)
+        .await
+        .map_err(|e| e.at("import", "extract"))?;
+    step.done(&extracted_detail(&extracted));
     Ok(extracted)
 }
 
 /// Rewrites `primary_conninfo` for this host: application_name, certificate
-/// paths and sslmode from this config; the slot from this config, else the
-/// one the archive recorded. Returns which settings changed.
-fn write_recovery_settings(
+/// paths and sslmode from this config, and primary.host/port when set; the
+/// slot from this config, else the one the archive recorded. Returns which settings changed.
+async fn write_recovery_settings(
+    files: &DataHost,
     config: &Config,
     staging: &Path,
     archived_slot: Option<&str>,
 ) -> Result<String, Error> {
-    let path = staging.join("postgresql.auto.conf");
-    let read = |source| DatadirError::Io {
-        action: "read",
-        path: path.clone(),
-        source,
-    };
-    let before = std::fs::read_to_string(&path).map_err(read)?;
+    let serve_tls = files.exists(&staging.join("certs/standby.crt")).await?;
 
     let cert_dir = format!("{}/certs", config.standby.pgdata.trim_end_matches('/'));
     let sslmode = config.replication.sslmode.to_string();
@@ -228,12 +274,15 @@ fn write_recovery_settings(
         sslmode: &sslmode,
         application_name: &config.standby.container,
         slot: config.replication.slot.as_deref().or(archived_slot),
-        serve_tls: staging.join("certs/standby.crt").exists(),
+        serve_tls,
         temp_prefix: TEMP_CERT_DIR,
+        primary: config
+            .primary
+            .host
+            .as_deref()
+            .map(|h| (h, config.primary.port)),
     };
-    crate::datadir::finalize::write_recovery_settings(staging, &settings)?;
-
-    let after = std::fs::read_to_string(&path).map_err(read)?;
+    let (before, after) = files.write_recovery_settings(staging, &settings).await?;
     let names: Vec<String> = crate::pgconf::changed_settings(&before, &after)?
         .into_iter()
         .map(|change| match change {
@@ -253,6 +302,7 @@ fn write_recovery_settings(
 /// directory was kept.
 async fn swap(
     engine: &Engine,
+    files: &DataHost,
     reporter: &Reporter,
     staging: &Path,
     data_dir: &Path,
@@ -264,11 +314,8 @@ async fn swap(
             engine.stop_container(old, 60).await?;
             engine.remove_container(old).await?;
         }
-        Ok::<_, Error>(datadir::swap_into_place(
-            staging,
-            data_dir,
-            &datadir::timestamp(),
-        )?)
+        let stamp = datadir::timestamp();
+        Ok::<_, Error>(files.swap_into_place(staging, data_dir, &stamp).await?)
     }
     .await;
     match swapped {
@@ -278,7 +325,7 @@ async fn swap(
         }
         Err(e) => {
             step.failed("");
-            remove_staging(reporter, staging);
+            remove_staging(files, reporter, staging).await;
             Err(e.at("import", "swap"))
         }
     }
@@ -312,8 +359,8 @@ async fn start(
     Ok(())
 }
 
-fn remove_staging(reporter: &Reporter, staging: &Path) {
-    match datadir::remove_staging(staging) {
+async fn remove_staging(files: &DataHost, reporter: &Reporter, staging: &Path) {
+    match files.remove_staging(staging).await {
         Ok(()) => tracing::debug!(path = %staging.display(), "staging directory removed"),
         Err(e) => reporter.line(&format!(
             "warning: could not remove {}: {e}",

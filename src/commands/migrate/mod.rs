@@ -7,6 +7,7 @@
 
 pub mod export;
 pub mod import;
+mod remote;
 
 use std::fs::File;
 use std::os::fd::AsFd;

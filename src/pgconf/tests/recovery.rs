@@ -14,7 +14,26 @@ fn settings(slot: Option<&'static str>, serve_tls: bool) -> StandbySettings<'sta
         slot,
         serve_tls,
         temp_prefix: "/run/pgshadow-certs",
+        primary: None,
     }
+}
+
+#[test]
+fn a_new_primary_address_replaces_host_and_port_only() {
+    let text =
+        "primary_conninfo = 'user=replication_user host=10.0.0.5 port=5433 sslmode=verify-full'\n";
+    let mut s = settings(None, false);
+    s.primary = Some(("172.17.0.1", 41234));
+    let out = rewrite_for_standby(text, &s).unwrap();
+    let conninfo = conninfo_of(&AutoConf::parse(&out).unwrap());
+    assert_eq!(conninfo.get("host"), Some("172.17.0.1"));
+    assert_eq!(conninfo.get("port"), Some("41234"));
+    assert_eq!(conninfo.get("user"), Some("replication_user"));
+
+    let kept = rewrite_for_standby(text, &settings(None, false)).unwrap();
+    let conninfo = conninfo_of(&AutoConf::parse(&kept).unwrap());
+    assert_eq!(conninfo.get("host"), Some("10.0.0.5"));
+    assert_eq!(conninfo.get("port"), Some("5433"));
 }
 
 fn conninfo_of(conf: &AutoConf) -> Conninfo {

@@ -1,0 +1,241 @@
+//! Two engines driven from one client: the primary on engine A (this
+//! machine's daemon), the standby on engine B (a second daemon reached only
+//! over TCP with mutual TLS, see `common::engine_b`). pgshadow reaches B's
+//! files only through helper containers there. The standby clones, streams,
+//! reports, is exported from B and imported onto A, where it streams again.
+
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::engine_b::EngineB;
+use common::*;
+
+const TEST: &str = "remote_engines";
+const TABLE_SUM: &str =
+    "SELECT count(*) || ' ' || md5(string_agg(t::text, ',' ORDER BY id)) FROM t";
+
+/// Runs pgshadow with B's TLS settings in the environment.
+fn run(b: &EngineB, args: &[&str]) -> Output {
+    pgshadow(TEST)
+        .envs(b.tls_env())
+        .args(args)
+        .output()
+        .expect("run pgshadow")
+}
+
+fn run_ok(b: &EngineB, args: &[&str]) -> String {
+    let out = run(b, args);
+    assert!(
+        out.status.success(),
+        "pgshadow {args:?}: {}",
+        describe(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The rows of `t` in `container` on B.
+fn rows_on_b(b: &EngineB, container: &str) -> String {
+    let out = b.docker_tcp(&[
+        "exec", container, "psql", "-U", "postgres", "-X", "-Atc", TABLE_SUM,
+    ]);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The rows of `t` in `container` on A.
+fn rows_on_a(container: &str) -> String {
+    try_psql(container, TABLE_SUM).unwrap_or_default()
+}
+
+/// Every key file under `dir` is 0600 and every entry belongs to 999:999.
+fn assert_owned_by_postgres(dir: &Path) {
+    let meta = std::fs::metadata(dir).expect("data directory");
+    assert_eq!(meta.mode() & 0o777, 0o700, "{} mode", dir.display());
+    for entry in std::fs::read_dir(dir.join("certs")).expect("certs folder") {
+        let entry = entry.unwrap();
+        let meta = entry.metadata().unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (999, 999), "{:?}", entry.path());
+        if entry.file_name().to_string_lossy().ends_with(".key") {
+            assert_eq!(
+                meta.permissions().mode() & 0o777,
+                0o600,
+                "{:?}",
+                entry.path()
+            );
+        }
+    }
+    let conf = std::fs::read_to_string(dir.join("postgresql.auto.conf")).unwrap();
+    assert!(
+        !conf.contains("/run/pgshadow"),
+        "temporary paths left: {conf}"
+    );
+}
+
+/// The config for the standby moved onto engine A: the lab's, with the
+/// standby on A under another name and folder, dialling the primary at A's
+/// bridge gateway (which its certificate names).
+fn moved_config(lab_config: &Path, moved: &str, moved_dir: &Path, gateway_a: &str) -> PathBuf {
+    let text = std::fs::read_to_string(lab_config).unwrap();
+    let mut out = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("docker_host:") || trimmed.starts_with("# The standby's engine") {
+            continue;
+        }
+        let line = if trimmed.starts_with("host:") {
+            format!("  host: {gateway_a}")
+        } else if trimmed.starts_with("container:") && trimmed.ends_with("-standby") {
+            format!("  container: {moved}")
+        } else if trimmed == "data_dir: standby" {
+            format!("  data_dir: {}", moved_dir.display())
+        } else {
+            line.to_string()
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    let path = lab_config.with_file_name("moved.yaml");
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+#[test]
+fn a_standby_on_a_remote_engine_clones_streams_exports_and_moves_back() {
+    require_docker();
+    let b = EngineB::start();
+    let dir = tempfile::tempdir().unwrap();
+    let lab_dir = dir.path().join("lab");
+    let prefix = unique("pgrm");
+    let (primary, standby, moved) = (
+        format!("{prefix}-primary"),
+        format!("{prefix}-standby"),
+        format!("{prefix}-moved"),
+    );
+    let mut on_a = Containers::default();
+    on_a.add(&primary);
+    on_a.add(&moved);
+
+    // The primary on A, the standby cloned onto B from here.
+    run_ok(
+        &b,
+        &[
+            "lab",
+            "up",
+            "--dir",
+            lab_dir.to_str().unwrap(),
+            "--name",
+            &prefix,
+            "--image",
+            IMAGE,
+            "--remote-standby",
+            &b.tcp,
+        ],
+    );
+    let on_b = b.docker_tcp_ok(&["ps", "--format", "{{.Names}}"]);
+    assert_eq!(on_b.lines().collect::<Vec<_>>(), [standby.as_str()]);
+    assert!(
+        !docker(&["inspect", &standby]).status.success(),
+        "standby on A"
+    );
+    let config = lab_dir.join("pgshadow.yaml");
+    let config_text = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        config_text.contains(&format!("docker_host: {}", b.tcp)),
+        "{config_text}"
+    );
+    assert!(
+        config_text.contains(&format!("host: {}", b.gateway)),
+        "{config_text}"
+    );
+    // B runs on this machine, so its host paths are ours to look at.
+    assert_owned_by_postgres(&lab_dir.join("standby"));
+
+    // Rows written on A reach the standby on B.
+    psql(&primary, "CREATE TABLE t (id int PRIMARY KEY, v text)");
+    psql(
+        &primary,
+        "INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 5000) g",
+    );
+    let want = psql(&primary, TABLE_SUM);
+    wait_for("the rows on B", 60, || rows_on_b(&b, &standby) == want);
+
+    // status reads the standby through B and the primary through A.
+    let cfg = config.to_str().unwrap();
+    let json = run_ok(&b, &["-c", cfg, "status", "--json", "--primary"]);
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["role"], "standby", "{report:#}");
+    assert_eq!(report["streaming"], true, "{report:#}");
+    assert_eq!(report["state"], "ok", "{report:#}");
+    let senders = report["primary_view"]["senders"].as_array().unwrap();
+    assert!(
+        senders
+            .iter()
+            .any(|s| s["application_name"] == standby.as_str()),
+        "{report:#}"
+    );
+
+    // Export from B through its helper, leaving the old standby stopped.
+    let archive = dir.path().join("standby.tar.zst");
+    run_ok(
+        &b,
+        &[
+            "-c",
+            cfg,
+            "export",
+            "--out",
+            archive.to_str().unwrap(),
+            "--compress",
+            "zstd",
+            "--stop",
+        ],
+    );
+    assert!(std::fs::metadata(&archive).unwrap().len() > 1_000_000);
+    let state = b.docker_tcp_ok(&["inspect", "-f", "{{.State.Running}}", &standby]);
+    assert_eq!(
+        state, "false",
+        "export --stop leaves the standby on B stopped"
+    );
+
+    // Import onto A, which reaches the primary at its own bridge gateway.
+    let gateway_a = docker_ok(&["inspect", "-f", "{{.NetworkSettings.Gateway}}", &primary]);
+    let moved_dir = dir.path().join("moved");
+    let moved_cfg = moved_config(&config, &moved, &moved_dir, &gateway_a);
+    let moved_cfg = moved_cfg.to_str().unwrap();
+    run_ok(
+        &b,
+        &[
+            "-c",
+            moved_cfg,
+            "import",
+            "--from",
+            archive.to_str().unwrap(),
+        ],
+    );
+    psql(
+        &primary,
+        "INSERT INTO t SELECT g, md5(g::text) FROM generate_series(5001, 6000) g",
+    );
+    let want = psql(&primary, TABLE_SUM);
+    wait_for("the rows on A's moved standby", 60, || {
+        rows_on_a(&moved) == want
+    });
+    let conf = std::fs::read_to_string(moved_dir.join("postgresql.auto.conf")).unwrap();
+    assert!(conf.contains(&format!("host={gateway_a}")), "{conf}");
+
+    // No temporary container is left on either engine.
+    let mut left = labelled_containers(TEST);
+    left.sort();
+    let mut expected = vec![moved.clone(), primary.clone()];
+    expected.sort();
+    assert_eq!(left, expected, "temporary containers left on A");
+    let filter = format!("label={}", test_labels(TEST));
+    let on_b = b.docker_tcp_ok(&["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"]);
+    assert_eq!(on_b, standby, "temporary containers left on B");
+
+    // lab down removes the containers on both engines.
+    run_ok(&b, &["lab", "down", "--dir", lab_dir.to_str().unwrap()]);
+    assert!(!docker(&["inspect", &primary]).status.success());
+    assert!(!b.docker_tcp(&["inspect", &standby]).status.success());
+}
