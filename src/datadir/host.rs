@@ -21,14 +21,16 @@ pub enum DataHost {
 }
 
 impl DataHost {
-    /// The right access for `data_dir` on `engine`: local for a local
-    /// engine, else a helper container holding the directory's parent.
+    /// The right access for `data_dir` on `engine`: system calls for a
+    /// local engine when pgshadow runs as root, else a helper container
+    /// holding the directory's parent (a remote host's files, or files of
+    /// the image's postgres user that a non-root user cannot read).
     pub async fn open(
         engine: &Engine,
         image: &str,
         data_dir: &Path,
     ) -> Result<DataHost, crate::Error> {
-        if engine.is_local() {
+        if engine.is_local() && nix::unistd::geteuid().is_root() {
             return Ok(DataHost::Local {
                 engine: engine.clone(),
                 image: image.to_string(),

@@ -7,6 +7,8 @@
 //! Docker host a container that dials the host's published port arrives from
 //! the bridge's gateway address (172.17.0.1 on the default bridge), so that
 //! address is both the primary's host and the one pg_hba.conf allows.
+//! With `--remote-standby URL` the standby runs on another engine and its
+//! files are reached through helper containers there (see `topology`).
 
 use std::path::{Path, PathBuf};
 
@@ -14,10 +16,13 @@ use clap::{Args, Subcommand};
 
 use super::Globals;
 use crate::config::{Config, LoadOptions};
-use crate::datadir::DataHost;
 use crate::docker::{ContainerState, Engine};
 use crate::error::Error;
 use crate::progress::Reporter;
+
+mod topology;
+
+use topology::{Engines, Lab, addresses, purge_remote_standby};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -126,83 +131,6 @@ pub async fn run(globals: &Globals, args: LabArgs) -> Result<u8, Error> {
         }
         LabAction::Down { dir, purge } => down(globals, &reporter, &dir, purge).await,
     }
-}
-
-/// The two engines of a lab: the same one unless the standby is remote.
-struct Engines {
-    primary: Engine,
-    standby: Engine,
-}
-
-impl Engines {
-    /// The engines an existing lab's config names.
-    async fn of(globals: &Globals, config: &Config) -> Result<Engines, Error> {
-        Ok(Engines {
-            primary: globals.primary_engine(config).await?,
-            standby: globals.standby_engine(config).await?,
-        })
-    }
-}
-
-/// What `lab up` was asked for.
-struct Lab<'a> {
-    dir: &'a Path,
-    prefix: &'a str,
-    user: &'a str,
-    remote_standby: Option<&'a crate::config::DockerHost>,
-    primary_address: Option<String>,
-    standby_address: Option<String>,
-}
-
-/// The addresses the lab wires together: where the standby dials the
-/// primary, and where the primary sees it come from (pg_hba.conf).
-struct Addresses {
-    primary: String,
-    standby: String,
-    /// Every address the primary's certificate names.
-    sans: Vec<String>,
-}
-
-/// On one engine both are the bridge's gateway. With a remote standby on
-/// this machine, the standby dials its own engine's gateway (this host,
-/// on that bridge) and is seen from this engine's gateway.
-async fn addresses(engines: &Engines, lab: &Lab<'_>) -> Result<Addresses, Error> {
-    let local = bridge_gateway(&engines.primary).await?;
-    if lab.remote_standby.is_none() {
-        return Ok(Addresses {
-            primary: local.clone(),
-            standby: local.clone(),
-            sans: vec![local],
-        });
-    }
-    let primary = match &lab.primary_address {
-        Some(address) => address.clone(),
-        None => bridge_gateway(&engines.standby).await?,
-    };
-    let standby = lab.standby_address.clone().unwrap_or_else(|| local.clone());
-    let mut sans = vec![primary.clone()];
-    if local != primary {
-        // A standby moved to this engine later dials the primary here.
-        sans.push(local);
-    }
-    Ok(Addresses {
-        primary,
-        standby,
-        sans,
-    })
-}
-
-async fn bridge_gateway(engine: &Engine) -> Result<String, Error> {
-    engine
-        .network_gateway("bridge")
-        .await?
-        .ok_or_else(|| Error::Failed {
-            message: format!(
-                "the default bridge network of the engine at {} has no gateway address",
-                engine.endpoint
-            ),
-            hint: Some("the lab needs Docker's default bridge network".into()),
-        })
 }
 
 async fn up(
@@ -459,26 +387,4 @@ async fn down(
         reporter.line(&format!("removed {}", dir.display()));
     }
     Ok(0)
-}
-
-/// Deletes the standby's data directory on its remote host, through a
-/// helper there (the folder on this machine holds only the rest).
-async fn purge_remote_standby(
-    engine: &Engine,
-    config: &Config,
-    reporter: &Reporter,
-) -> Result<(), Error> {
-    let Some(data_dir) = config.standby.data_dir.as_deref() else {
-        return Ok(());
-    };
-    let files = DataHost::open(engine, &config.image, data_dir).await?;
-    let removed = files.remove_staging(data_dir).await;
-    files.close().await;
-    removed?;
-    reporter.line(&format!(
-        "removed {} on the engine at {}",
-        data_dir.display(),
-        engine.endpoint
-    ));
-    Ok(())
 }
