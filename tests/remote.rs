@@ -101,6 +101,32 @@ fn moved_config(lab_config: &Path, moved: &str, moved_dir: &Path, gateway_a: &st
     path
 }
 
+/// `lab up --remote-standby B`: the primary on A, the standby cloned onto B.
+fn lab_up_remote(b: &EngineB, lab_dir: &Path, prefix: &str) {
+    run_ok(
+        b,
+        &[
+            "lab",
+            "up",
+            "--dir",
+            lab_dir.to_str().unwrap(),
+            "--name",
+            prefix,
+            "--image",
+            IMAGE,
+            "--remote-standby",
+            &b.tcp,
+        ],
+    );
+}
+
+/// This test's containers on B, by name.
+fn labelled_on_b(b: &EngineB) -> Vec<String> {
+    let filter = format!("label={}", test_labels(TEST));
+    let names = b.docker_tcp_ok(&["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"]);
+    names.lines().map(str::to_string).collect()
+}
+
 #[test]
 fn a_standby_on_a_remote_engine_clones_streams_exports_and_moves_back() {
     require_docker();
@@ -118,21 +144,7 @@ fn a_standby_on_a_remote_engine_clones_streams_exports_and_moves_back() {
     on_a.add(&moved);
 
     // The primary on A, the standby cloned onto B from here.
-    run_ok(
-        &b,
-        &[
-            "lab",
-            "up",
-            "--dir",
-            lab_dir.to_str().unwrap(),
-            "--name",
-            &prefix,
-            "--image",
-            IMAGE,
-            "--remote-standby",
-            &b.tcp,
-        ],
-    );
+    lab_up_remote(&b, &lab_dir, &prefix);
     let on_b = b.docker_tcp_ok(&["ps", "--format", "{{.Names}}"]);
     assert_eq!(on_b.lines().collect::<Vec<_>>(), [standby.as_str()]);
     assert!(
@@ -230,12 +242,144 @@ fn a_standby_on_a_remote_engine_clones_streams_exports_and_moves_back() {
     let mut expected = vec![moved.clone(), primary.clone()];
     expected.sort();
     assert_eq!(left, expected, "temporary containers left on A");
-    let filter = format!("label={}", test_labels(TEST));
-    let on_b = b.docker_tcp_ok(&["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"]);
-    assert_eq!(on_b, standby, "temporary containers left on B");
+    assert_eq!(
+        labelled_on_b(&b),
+        [standby.as_str()],
+        "temporary containers left on B"
+    );
 
     // lab down removes the containers on both engines.
     run_ok(&b, &["lab", "down", "--dir", lab_dir.to_str().unwrap()]);
     assert!(!docker(&["inspect", &primary]).status.success());
     assert!(!b.docker_tcp(&["inspect", &standby]).status.success());
+}
+
+/// A Docker CLI context for B in its own config folder, as `docker context
+/// create` writes it.
+fn context_for(b: &EngineB, docker_config: &Path) -> &'static str {
+    let cert = |name: &str| b.cert_path.join(name).display().to_string();
+    let endpoint = format!(
+        "host={},ca={},cert={},key={}",
+        b.tcp,
+        cert("ca.pem"),
+        cert("cert.pem"),
+        cert("key.pem")
+    );
+    let out = std::process::Command::new("docker")
+        .env("DOCKER_CONFIG", docker_config)
+        .args(["context", "create", "pgshadow-b", "--docker", &endpoint])
+        .output()
+        .expect("run docker context create");
+    assert!(out.status.success(), "{}", describe(&out));
+    "pgshadow-b"
+}
+
+#[test]
+fn failures_on_a_remote_engine_leave_its_host_as_it_was() {
+    require_docker();
+    let b = EngineB::start();
+    let dir = tempfile::tempdir().unwrap();
+    let lab_dir = dir.path().join("lab");
+    let prefix = unique("pgrf");
+    let (primary, standby) = (format!("{prefix}-primary"), format!("{prefix}-standby"));
+    let mut on_a = Containers::default();
+    on_a.add(&primary);
+    lab_up_remote(&b, &lab_dir, &prefix);
+
+    // From here B is named by a Docker CLI context, not by address and
+    // environment: the context store alone says where and with which keys.
+    let docker_config = dir.path().join("docker-config");
+    let context = context_for(&b, &docker_config);
+    let config = lab_dir.join("pgshadow.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text.replace(
+        &format!("docker_host: {}", b.tcp),
+        &format!("docker_context: {context}"),
+    );
+    std::fs::write(&config, text).unwrap();
+    let cfg = config.to_str().unwrap();
+    let with_context = |args: &[&str]| {
+        pgshadow(TEST)
+            .env("DOCKER_CONFIG", &docker_config)
+            .env_remove("DOCKER_TLS_VERIFY")
+            .env_remove("DOCKER_CERT_PATH")
+            .arg("-c")
+            .arg(cfg)
+            .args(args)
+            .output()
+            .expect("run pgshadow")
+    };
+    let out = with_context(&["status", "--json"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["streaming"], true, "{report:#}");
+
+    // A clone over the standby's directory without --force stops in
+    // preflight, naming the directory on B's host.
+    let standby_dir = lab_dir.join("standby");
+    // The standby runs on it, so its WAL moves; its settings must not.
+    let auto_conf = || std::fs::read_to_string(standby_dir.join("postgresql.auto.conf")).unwrap();
+    let before = auto_conf();
+    let out = with_context(&["clone-standby"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not empty"), "{stderr}");
+    assert!(
+        stderr.contains(&standby_dir.display().to_string()),
+        "{stderr}"
+    );
+    assert_eq!(auto_conf(), before);
+    assert!(common::lab::staging_leftovers(&lab_dir).is_empty());
+    assert_eq!(labelled_on_b(&b), [standby.as_str()]);
+
+    // An interrupted clone onto B removes its staging directory and
+    // temporary containers there, and starts the old standby again.
+    let mut child = pgshadow(TEST)
+        .env("DOCKER_CONFIG", &docker_config)
+        .args(["-c", cfg, "clone-standby", "--force", "--max-rate", "1M"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start pgshadow");
+    wait_for("the copy onto B to start", 90, || {
+        let copying = labelled_on_b(&b).iter().any(|n| n.contains("basebackup"));
+        let staged: u64 = common::lab::staging_leftovers(&lab_dir)
+            .iter()
+            .map(|name| common::lab::disk_usage(&lab_dir.join(name)))
+            .sum();
+        copying && staged >= 2_000_000
+    });
+    send_signal(&child, nix::sys::signal::Signal::SIGINT);
+    let status = child.wait().expect("wait for pgshadow");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(common::lab::staging_leftovers(&lab_dir).is_empty());
+    assert_eq!(labelled_on_b(&b), [standby.as_str()], "{stderr}");
+    let running = b.docker_tcp_ok(&["inspect", "-f", "{{.State.Running}}", &standby]);
+    assert_eq!(running, "true", "the old standby runs again");
+    assert_eq!(auto_conf(), before);
+
+    // A truncated archive imported onto B fails naming the cut and leaves
+    // neither a directory nor a container there.
+    let archive = dir.path().join("standby.tar");
+    let out = with_context(&["export", "--out", archive.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let bytes = std::fs::read(&archive).unwrap();
+    std::fs::write(&archive, &bytes[..bytes.len() / 2]).unwrap();
+    let second = lab_dir.join("second");
+    let out = pgshadow(TEST)
+        .env("DOCKER_CONFIG", &docker_config)
+        .env("PGSHADOW_STANDBY_CONTAINER", format!("{prefix}-second"))
+        .env("PGSHADOW_STANDBY_DATA_DIR", &second)
+        .args(["-c", cfg, "import", "--from", archive.to_str().unwrap()])
+        .output()
+        .expect("run pgshadow");
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("truncated"), "{stderr}");
+    assert!(!second.exists(), "{} was created", second.display());
+    assert!(common::lab::staging_leftovers(&lab_dir).is_empty());
+    assert_eq!(labelled_on_b(&b), [standby.as_str()]);
 }
