@@ -147,7 +147,7 @@ fn bad_paths_images_sockets_and_certificates_fail_clearly_and_create_nothing() {
         "{text}"
     );
     assert!(
-        text.contains("image pgshadow/nonexistent:1 is not present and could not be pulled"),
+        text.contains("image pgshadow/nonexistent:1 is not present on the engine at"),
         "{text}"
     );
     assert!(text.contains("hint: "), "{text}");

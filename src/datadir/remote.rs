@@ -52,6 +52,9 @@ impl RemoteDir {
                 )));
             }
         };
+        // The helper runs the image: a missing one is named as such, with
+        // the fix for a remote engine, rather than as a failed create.
+        engine.ensure_image(image, |_| {}).await?;
         let engine = engine.detached();
         let spec = OneShot {
             role: "files",

@@ -45,6 +45,8 @@ impl Engine {
         while let Some(event) = pull.next().await {
             let event = event.map_err(|source| DockerError::ImageMissing {
                 image: image.into(),
+                endpoint: self.endpoint.clone(),
+                remote: !self.is_local(),
                 source,
             })?;
             if let Some(status) = event.status {

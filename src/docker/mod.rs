@@ -55,9 +55,12 @@ pub enum DockerError {
         #[source]
         source: bollard::errors::Error,
     },
-    #[error("image {image} is not present and could not be pulled")]
+    #[error("image {image} is not present on the engine at {endpoint} and could not be pulled")]
     ImageMissing {
         image: String,
+        endpoint: String,
+        /// The engine runs on another host.
+        remote: bool,
         #[source]
         source: bollard::errors::Error,
     },
@@ -115,6 +118,14 @@ impl DockerError {
                 tls,
                 source,
             } => Some(connect::hint(endpoint, tls.as_deref(), source)),
+            DockerError::ImageMissing {
+                image,
+                endpoint,
+                remote: true,
+                ..
+            } => Some(format!(
+                "copy it to that engine from one that has it: docker save {image} | docker -H {endpoint} load"
+            )),
             DockerError::ImageMissing { image, .. } if image.starts_with("pgshadow/") => {
                 Some("build it with `make image` (PG=17 for pgshadow/postgres:17)".into())
             }
