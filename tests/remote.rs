@@ -188,6 +188,25 @@ fn a_standby_on_a_remote_engine_clones_streams_exports_and_moves_back() {
         "{report:#}"
     );
 
+    // clone-standby run from here replaces the standby on B (--force):
+    // the old directory is kept aside on B's host, the new one streams.
+    let json = run_ok(&b, &["-c", cfg, "clone-standby", "--force", "--json"]);
+    let summary: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(summary["verified"], true, "{summary:#}");
+    let kept = summary["replaced"]
+        .as_str()
+        .expect("the old directory is kept");
+    assert!(Path::new(kept).join("PG_VERSION").exists(), "{summary:#}");
+    assert_owned_by_postgres(&lab_dir.join("standby"));
+    psql(
+        &primary,
+        "INSERT INTO t SELECT g, md5(g::text) FROM generate_series(5001, 5500) g",
+    );
+    let want = psql(&primary, TABLE_SUM);
+    wait_for("the rows on B's new standby", 60, || {
+        rows_on_b(&b, &standby) == want
+    });
+
     // Export from B through its helper, leaving the old standby stopped.
     let archive = dir.path().join("standby.tar.zst");
     run_ok(
@@ -227,7 +246,7 @@ fn a_standby_on_a_remote_engine_clones_streams_exports_and_moves_back() {
     );
     psql(
         &primary,
-        "INSERT INTO t SELECT g, md5(g::text) FROM generate_series(5001, 6000) g",
+        "INSERT INTO t SELECT g, md5(g::text) FROM generate_series(5501, 6000) g",
     );
     let want = psql(&primary, TABLE_SUM);
     wait_for("the rows on A's moved standby", 60, || {
