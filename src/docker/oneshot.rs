@@ -79,13 +79,7 @@ impl Engine {
         spec: &OneShot,
         mut on_line: impl FnMut(Stream, &str),
     ) -> Result<Finished, DockerError> {
-        let name = format!(
-            "pgshadow-{}-{}-{}",
-            spec.role,
-            self.run_id,
-            self.next_serial()
-        );
-        self.track(&name);
+        let name = self.new_temporary(spec.role);
         let result = self.run_tracked(&name, spec, &mut on_line).await;
         match self.remove_container(&name).await {
             Ok(()) => self.untrack(&name),
@@ -124,13 +118,7 @@ impl Engine {
     /// [`Engine::remove_temporary`] or, on any failure, by
     /// [`Engine::remove_temporaries`].
     pub async fn start_temporary(&self, spec: &OneShot) -> Result<String, DockerError> {
-        let name = format!(
-            "pgshadow-{}-{}-{}",
-            spec.role,
-            self.run_id,
-            self.next_serial()
-        );
-        self.track(&name);
+        let name = self.new_temporary(spec.role);
         let body = create_body(self, spec);
         self.create_named(&name, body).await?;
         self.upload_all(&name, &spec.uploads).await?;
@@ -144,6 +132,14 @@ impl Engine {
         self.remove_container(name).await?;
         self.untrack(name);
         Ok(())
+    }
+
+    /// A fresh name for a temporary container of `role`, already tracked
+    /// so that [`Engine::remove_temporaries`] finds it whatever happens next.
+    fn new_temporary(&self, role: &str) -> String {
+        let name = format!("pgshadow-{role}-{}-{}", self.run_id, self.next_serial());
+        self.track(&name);
+        name
     }
 
     async fn upload_all(&self, name: &str, uploads: &[Upload]) -> Result<(), DockerError> {
