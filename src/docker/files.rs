@@ -4,6 +4,7 @@
 
 use bollard::query_parameters::UploadToContainerOptions;
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use super::{DockerError, Engine, Upload};
@@ -76,7 +77,8 @@ impl Engine {
 
 /// The client's certificate set for a temporary container: `ca.crt`,
 /// `client.crt` and `client.key` read from this machine into memory and
-/// placed in `/run/<folder>` (owned by root, the key 0600) before the
+/// placed in `/run/<folder>` (owned by root, each with the mode it has
+/// here, so that libpq still refuses a key others may read) before the
 /// container starts. Nothing is bind-mounted, so the same works for an
 /// engine on another host, and the key never passes through a file there
 /// other than the container's own layer, removed with the container.
@@ -86,11 +88,13 @@ pub fn client_certs_upload(
     cert: &Path,
     key: &Path,
 ) -> Result<Upload, DockerError> {
-    let read = |name: &str, path: &Path, mode: u32| {
-        let contents = std::fs::read(path).map_err(|source| DockerError::ReadLocal {
+    let read = |name: &str, path: &Path| {
+        let local = |source| DockerError::ReadLocal {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        let mode = std::fs::metadata(path).map_err(local)?.permissions().mode() & 0o777;
+        let contents = std::fs::read(path).map_err(local)?;
         Ok::<_, DockerError>(FileEntry {
             name: format!("{folder}/{name}"),
             contents,
@@ -103,9 +107,9 @@ pub fn client_certs_upload(
         dir: "/run".into(),
         dirs: vec![folder.to_string()],
         files: vec![
-            read("ca.crt", ca, 0o644)?,
-            read("client.crt", cert, 0o644)?,
-            read("client.key", key, 0o600)?,
+            read("ca.crt", ca)?,
+            read("client.crt", cert)?,
+            read("client.key", key)?,
         ],
     })
 }
