@@ -40,9 +40,15 @@ fn sessions(ssh: &SshHost) -> usize {
     ssh.sshd_log().matches("Starting session: command").count()
 }
 
-/// Whether `pid` is a running process.
+/// Whether `pid` is a running process; a zombie (state `Z`) has exited and
+/// only waits for its parent to collect it.
 fn alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state follows the command name, which is in parentheses.
+    let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
+    !matches!(state.and_then(|s| s.chars().next()), None | Some('Z'))
 }
 
 fn read_pid(file: &Path) -> u32 {
