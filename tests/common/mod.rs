@@ -8,6 +8,7 @@
 
 pub mod engine_b;
 pub mod lab;
+pub mod ssh_host;
 
 use std::path::Path;
 use std::process::{Command, Output};
