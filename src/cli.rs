@@ -34,7 +34,7 @@ pub struct Cli {
 
     /// Docker engine to drive when primary.docker_host / standby.docker_host
     /// (or a docker_context) say nothing: unix:///PATH, tcp://HOST:PORT (TLS
-    /// with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH) or ssh://[USER@]HOST[:PORT]
+    /// with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH) or ssh://[USER@]HOST
     /// [default: the local socket]
     #[arg(long, global = true, env = "DOCKER_HOST", value_name = "URL")]
     pub docker_host: Option<String>,

@@ -75,8 +75,8 @@ pub enum LabAction {
         /// With --remote-standby: the address the primary sees the standby's connections come
         /// from, for pg_hba.conf [default: this engine's bridge gateway, as when both engines
         /// run on this machine; give the standby host's public address otherwise]
-        #[arg(long, value_name = "ADDR", requires = "remote_standby")]
-        standby_address: Option<String>,
+        #[arg(long, value_name = "IP", requires = "remote_standby")]
+        standby_address: Option<std::net::IpAddr>,
     },
     /// Remove the lab's containers (and with --purge its folder)
     Down {
@@ -335,10 +335,15 @@ fn write_lab_config(file: &Path, lab: &LabConfig<'_>) -> Result<(), Error> {
          image: {image}\n\
          pki_dir: pki\n\
          primary:\n  host: {primary_address}\n  port: {port}\n  container: {prefix}-primary\n  data_dir: primary\n\
-         \x20 allow: [{standby_address}/32]\n\
+         \x20 allow: [{standby_address}/{bits}]\n\
          replication:\n  user: {user}\n  slot: {slot}\n  sslmode: verify-full\n\
          standby:\n  container: {prefix}-standby\n  data_dir: standby\n  owner: \"999:999\"\n",
         slot = prefix.replace(['-', '.'], "_"),
+        bits = if standby_address.contains(':') {
+            128
+        } else {
+            32
+        },
     );
     if let Some(engine) = standby_engine {
         text.push_str(&format!(

@@ -34,7 +34,7 @@ pub(super) struct Lab<'a> {
     pub user: &'a str,
     pub remote_standby: Option<&'a crate::config::DockerHost>,
     pub primary_address: Option<String>,
-    pub standby_address: Option<String>,
+    pub standby_address: Option<std::net::IpAddr>,
 }
 
 /// The addresses the lab wires together: where the standby dials the
@@ -62,7 +62,10 @@ pub(super) async fn addresses(engines: &Engines, lab: &Lab<'_>) -> Result<Addres
         Some(address) => address.clone(),
         None => bridge_gateway(&engines.standby).await?,
     };
-    let standby = lab.standby_address.clone().unwrap_or_else(|| local.clone());
+    let standby = lab
+        .standby_address
+        .map(|ip| ip.to_string())
+        .unwrap_or_else(|| local.clone());
     let mut sans = vec![primary.clone()];
     if local != primary {
         // A standby moved to this engine later dials the primary here.
