@@ -14,9 +14,16 @@ use crate::pgconf::recovery::StandbySettings;
 
 /// The host holding one data directory, as seen from pgshadow.
 pub enum DataHost {
-    /// The engine is on this machine: its host paths are ours.
-    Local { engine: Engine, image: String },
-    /// The engine is elsewhere: every file operation runs in a helper there.
+    /// The engine is on this machine and pgshadow is root: its host paths
+    /// are ours to open.
+    Local {
+        /// For the owner step's helper container, when one is needed.
+        engine: Engine,
+        /// The image that helper runs.
+        image: String,
+    },
+    /// The engine is elsewhere (or pgshadow is not root): every file
+    /// operation runs in a helper container there.
     Remote(RemoteDir),
 }
 
