@@ -80,7 +80,7 @@ pub(super) async fn extract(
     owner: Owner,
     mut bar: Bar,
 ) -> Result<Extracted, Error> {
-    let (sender, mut receiver) = mpsc::channel::<io::Result<Bytes>>(8);
+    let (sender, mut receiver) = mpsc::channel::<io::Result<Bytes>>(IN_FLIGHT);
     let body = futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx));
     let upload = remote.upload(staging, body);
 
@@ -111,7 +111,10 @@ pub(super) async fn extract(
 }
 
 /// Bytes per message to the upload: large enough for few wake-ups.
-const CHUNK: usize = 1 << 20;
+const CHUNK: usize = 256 << 10;
+
+/// Chunks queued for the upload at most: with [`CHUNK`], 1 MiB in flight.
+const IN_FLIGHT: usize = 4;
 
 /// The tar stream's writer: collects bytes into chunks and hands them to
 /// the upload. A closed upload turns into a write error that stops the
