@@ -31,8 +31,9 @@ METHOD = """\
    commands, each alternating the two routes run by run: `clone-standby
    --force --json` over the running standby (until it streams; pgshadow's
    own stages from `stage_seconds`, "preflight" being the wall time minus
-   every stage, so it also holds connecting and the helper's start and
-   removal); `export --out FILE` (plain; export stops the standby and
+   every stage, so it also holds connecting, the helper's start and
+   removal, the staging directory and stopping the standby being
+   replaced); `export --out FILE` (plain; export stops the standby and
    starts it again); and `import --from FILE --force` of one archive made
    beforehand (until the new standby streams). The directories that
    `--force` keeps aside are deleted after each run, untimed. Peak RSS is
@@ -117,17 +118,30 @@ def details(remote):
 
 
 def _differences(s):
-    """Where the helper route's extra time goes, from the medians."""
+    """Where the helper route's extra time goes, from the medians: the
+    named part, and the rest (the helper's start and removal, and the
+    checks and file operations run as exec calls in it)."""
     def extra(command, key=None):
         return s[command]["remote"].median(key) - s[command]["local"].median(key)
+
+    def split(command, key, what):
+        total, part = extra(command), extra(command, key)
+        return (f"{command} {total:+.2f} s: {what} {part:+.2f} s, the rest "
+                f"{total - part:+.2f} s")
     return [
-        f"Where the helper route's extra time goes (difference of medians): clone "
-        f"{extra('clone'):+.2f} s, of which pgshadow's own stages {extra('clone', 'own_s'):+.2f} s "
-        f"and pg_basebackup {extra('clone', 'basebackup_s'):+.2f} s; export "
-        f"{extra('export'):+.2f} s, of which the stream (the copy through the Docker API's "
-        f"archive endpoint and the re-emission on the client) {extra('export', 'stream_s'):+.2f} s; "
-        f"import {extra('import'):+.2f} s, of which extract and verify (the PUT of the plain "
-        f"tar through the Docker API) {extra('import', 'extract_s'):+.2f} s.",
+        "Where the helper route's extra time goes (differences of medians; for export and "
+        "import, \"the rest\" is the helper's start and removal and the exec calls made in "
+        "it): "
+        + "; ".join([
+            f"clone {extra('clone'):+.2f} s: pgshadow's own stages (preflight, which holds the "
+            f"helper's start, finalize, swap) {extra('clone', 'own_s'):+.2f} s, pg_basebackup "
+            f"{extra('clone', 'basebackup_s'):+.2f} s, verify, start and wait "
+            f"{extra('clone', 'verify_s') + extra('clone', 'start_wait_s'):+.2f} s",
+            split("export", "stream_s", "the stream (the copy out of the Docker API's "
+                  "archive endpoint, re-emitted as pgshadow's archive on the client)"),
+            split("import", "extract_s", "extract and verify (the plain tar PUT through the "
+                  "Docker API)"),
+        ]) + ".",
     ]
 
 
