@@ -18,7 +18,7 @@ import re
 import time
 
 from engine_b import EngineB
-from harness import BenchError, alternate, log, parse_time_v, remove_tree, run
+from harness import BenchError, alternate, log, parse_time_v, remove_tree, run, settle
 from lab import Lab
 from migrate import STREAM_RE
 
@@ -101,11 +101,11 @@ def clone(lab, route):
     return once
 
 
-def export(lab, route, keep=None):
+def export(lab, route):
     """`export --out FILE` (plain) of the standby, which export stops and
-    starts again; the archive is deleted unless it is to be `keep`."""
+    starts again; the archive is deleted afterwards."""
     def once():
-        path = keep or os.path.join(lab.root, f"remote-{route}.tar")
+        path = os.path.join(lab.root, f"remote-{route}.tar")
         seconds, rss_kb, out, helpers = lab.pgshadow_timed(route, "export", "--out", path)
         figures = {
             "seconds": seconds,
@@ -114,17 +114,25 @@ def export(lab, route, keep=None):
             "stream_s": _seconds(STREAM_RE, out, "export's summary"),
             "archive_bytes": os.path.getsize(path),
         }
-        if keep is None:
-            os.remove(path)
+        os.remove(path)
         return figures
     return once
 
 
-def import_(lab, route, archive):
-    """`import --from FILE --force` onto B, replacing the standby there."""
+def import_(lab, route):
+    """`import --from FILE --force` onto B, replacing the standby there.
+    The archive is made just before, untimed, by `export --stop` (as a
+    move would): the standby stays stopped, so its slot still holds every
+    WAL segment the copy needs. An older archive could need WAL that a
+    checkpoint (each clone makes one) has removed since."""
     def once():
+        archive = os.path.join(lab.root, "remote-standby.tar")
+        run([lab.pgshadow, "-c", lab.config, "export", "--stop", "--out", archive],
+            env=lab.route_env("local"))
+        settle()
         seconds, rss_kb, out, helpers = lab.pgshadow_timed(
             route, "import", "--from", archive, "--force")
+        os.remove(archive)
         lab.remove_replaced()
         return {"seconds": seconds, "rss_kb": rss_kb, "helpers": helpers,
                 "extract_s": _seconds(EXTRACT_RE, out, "import's extract step")}
@@ -133,30 +141,22 @@ def import_(lab, route, archive):
 
 def compare(lab, runs):
     """Each command both ways, alternating run by run."""
-    archive = os.path.join(lab.root, "remote-standby.tar")
     log("  clone-standby --force: helper against fast path")
     clones = alternate(runs, {route: clone(lab, route) for route in ROUTES})
     log("  export: helper against fast path")
     exports = alternate(runs, {route: export(lab, route) for route in ROUTES})
-    export(lab, "remote", keep=archive)()
     log("  import --force: helper against fast path")
-    imports = alternate(runs, {route: import_(lab, route, archive) for route in ROUTES})
-    os.remove(archive)
+    imports = alternate(runs, {route: import_(lab, route) for route in ROUTES})
     return {"clone": clones, "export": exports, "import": imports}
 
 
 def memory(lab, runs):
     """The helper route's three commands alone, for peak RSS on more data."""
-    archive = os.path.join(lab.root, "remote-standby.tar")
-    export(lab, "remote", keep=archive)()
-    try:
-        return alternate(runs, {
-            "clone": clone(lab, "remote"),
-            "export": export(lab, "remote"),
-            "import": import_(lab, "remote", archive),
-        })
-    finally:
-        os.remove(archive)
+    return alternate(runs, {
+        "clone": clone(lab, "remote"),
+        "export": export(lab, "remote"),
+        "import": import_(lab, "remote"),
+    })
 
 
 def measure(pgshadow, image, root, run_id, cleanup, sizes, runs):

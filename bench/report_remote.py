@@ -34,8 +34,11 @@ METHOD = """\
    every stage, so it also holds connecting, the helper's start and
    removal, the staging directory and stopping the standby being
    replaced); `export --out FILE` (plain; export stops the standby and
-   starts it again); and `import --from FILE --force` of one archive made
-   beforehand (until the new standby streams). The directories that
+   starts it again); and `import --from FILE --force` (until the new
+   standby streams) of an archive made just before, untimed, by
+   `export --stop` over the socket, as a move would: the stopped standby's
+   slot keeps every WAL segment the copy needs, which an older archive
+   could lack once a clone's checkpoint has removed them. The directories that
    `--force` keeps aside are deleted after each run, untimed. Peak RSS is
    `/usr/bin/time -v`'s, at scale 20 and again (the tcp route only, 3 runs
    each) at scale 50."""
