@@ -30,7 +30,8 @@ demo: build
 	  || $(MAKE) image PG=15
 	./target/release/pgshadow lab up
 
-# Side-by-side benchmarks (docs/BENCHMARKS.md, about ten minutes). Needs
+# Side-by-side benchmarks (docs/BENCHMARKS.md, about fifteen minutes; `python3
+# bench/run.py --only remote` runs item 7 alone, in about four). Needs
 # root and Docker; installs the few Debian tools it uses when missing.
 BENCH_TOOLS = /usr/bin/time:time /usr/sbin/tc:iproute2 /usr/bin/nsenter:util-linux \
   /usr/bin/zstd:zstd

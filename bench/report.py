@@ -1,7 +1,13 @@
 """docs/BENCHMARKS.md from one run's results: the summary table with
 ratios, targets and pass/miss, then each measurement's runs."""
 
-from notes import METHOD, FINDINGS
+import report_remote
+from notes import FINDINGS, METHOD
+from tables import ratio as _x
+from tables import runs as _runs
+from tables import seconds as _s
+from tables import table as _table
+from tables import verdict as _verdict
 
 MB = 1e6
 
@@ -16,7 +22,18 @@ def render(results, quick=False):
     )
     lines += [""]
     lines += _details(results)
-    lines += ["## How each figure is measured", "", METHOD, "", "## Findings", "", FINDINGS, ""]
+    remote = results.get("remote")
+    if remote:
+        lines += report_remote.details(remote)
+    # A run of one scenario (--only) describes only what it measured.
+    local = "chown" in results
+    method = [METHOD] if local else []
+    findings = [FINDINGS] if local else []
+    if remote:
+        method.append(report_remote.METHOD)
+        findings.append(report_remote.FINDINGS)
+    lines += ["## How each figure is measured", "", "\n\n".join(method), ""]
+    lines += ["## Findings", "", "\n".join(findings), ""]
     return "\n".join(lines)
 
 
@@ -76,14 +93,18 @@ def _summary_rows(results):
                             f"({_x(wire)} the bytes)",
                          _s(s[method].median()), f"uncompressed {_s(plain.median())}", _x(ratio),
                          "<= 0.5x", _verdict(ratio <= 0.5)])
-    rows += _migrate_rows(results)
-    chown = results["chown"]
-    walk, ref = chown["pgshadow walk"], chown["chown -R"]
-    ratio = walk.median() / ref.median()
-    rows.append([4, f"owner of {results['chown_files']:,} files", _s(walk.median()),
-                 f"chown -R {_s(ref.median())}", _x(ratio), "<= 1.0x", _verdict(ratio <= 1.0)])
-    rows += _rss_rows(results)
-    rows += _growth_rows(results)
+    if "chown" in results:
+        rows += _migrate_rows(results)
+        chown = results["chown"]
+        walk, ref = chown["pgshadow walk"], chown["chown -R"]
+        ratio = walk.median() / ref.median()
+        rows.append([4, f"owner of {results['chown_files']:,} files", _s(walk.median()),
+                     f"chown -R {_s(ref.median())}", _x(ratio), "<= 1.0x",
+                     _verdict(ratio <= 1.0)])
+        rows += _rss_rows(results)
+        rows += _growth_rows(results)
+    if "remote" in results:
+        rows += report_remote.summary_rows(results["remote"])
     return rows
 
 
@@ -166,6 +187,8 @@ def growth_fit(results):
 
 def _details(results):
     lines = ["## Runs", ""]
+    if "chown" not in results:
+        return lines
     over = results.get("overhead")
     if over:
         lines += [f"### 1. Clone overhead (scale {over['scale']})", ""]
@@ -214,28 +237,4 @@ def _details(results):
     lines += _table(["scale", "database MB", "copied MB", "runs (s)", "median",
                      "pg_basebackup (s)", "pgshadow's own (s)", "MB/s", "peak RSS (MB)"], rows)
     return lines + [""]
-
-
-def _table(header, rows):
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return out
-
-
-def _runs(values):
-    return ", ".join(f"{v:.2f}" if v < 10 else f"{v:.1f}" for v in values)
-
-
-def _s(seconds):
-    if seconds != seconds:
-        return "-"
-    return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.1f} s"
-
-
-def _x(ratio):
-    return f"{ratio:.2f}x"
-
-
-def _verdict(ok):
-    return "pass" if ok else "**miss**"
 

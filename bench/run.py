@@ -9,7 +9,7 @@ several places (pgshadow's --json stage times, /usr/bin/time -v, the
 primary's transmit counter). hyperfine runs all runs of one command before
 the next and measures only wall time, so it is not used.
 
-Usage: python3 bench/run.py [--runs N] [--out docs/BENCHMARKS.md] [--quick]
+Usage: python3 bench/run.py [--runs N] [--out docs/BENCHMARKS.md] [--quick] [--only NAME]
        python3 bench/run.py --render target/bench-results.json   (the report again)
 """
 
@@ -29,11 +29,15 @@ import clones  # noqa: E402
 import machine  # noqa: E402
 import migrate  # noqa: E402
 import ownership  # noqa: E402
+import remote  # noqa: E402
 import report  # noqa: E402
 from harness import BenchError, Cleanup, Samples, log, remove_tree  # noqa: E402
 from lab import Lab  # noqa: E402
 
 IMAGE = "pgshadow/postgres:15"
+# "local": every measurement on this machine's engine (items 1 to 6 of the
+# report); "remote": a standby on a second engine, engine B (item 7).
+SCENARIOS = ["local", "remote"]
 
 
 def parse_args():
@@ -42,7 +46,9 @@ def parse_args():
     parser.add_argument("--runs", type=int, default=5,
                         help="runs per command (median of these); at most 3 for the slow "
                              "link and scale 100, which take longest")
-    parser.add_argument("--out", default=os.path.join(repo, "docs", "BENCHMARKS.md"))
+    parser.add_argument("--out", default=None,
+                        help="the report (default docs/BENCHMARKS.md; with --only, "
+                             "target/bench-NAME.md, so a partial run never replaces it)")
     parser.add_argument("--pgshadow", default=os.path.join(repo, "target/release/pgshadow"))
     parser.add_argument("--walker",
                         default=os.path.join(repo, "target/release/examples/chown_walk"))
@@ -51,11 +57,21 @@ def parse_args():
                         help="folder on the disk to measure (default /var/tmp, $BENCH_DIR)")
     parser.add_argument("--quick", action="store_true",
                         help="small scales and files, to try the driver (not for the report)")
-    parser.add_argument("--results", default=os.path.join(repo, "target", "bench-results.json"),
-                        help="where the raw results are kept (JSON)")
+    parser.add_argument("--results", default=None,
+                        help="where the raw results are kept (JSON; default "
+                             "target/bench-results.json, with --only target/bench-results-NAME.json)")
+    parser.add_argument("--only", choices=SCENARIOS,
+                        help="run one scenario: local (items 1 to 6) or remote (item 7)")
     parser.add_argument("--render", metavar="JSON",
                         help="only write the report again from kept results")
-    return parser.parse_args()
+    args = parser.parse_args()
+    suffix = f"-{args.only}" if args.only else ""
+    if args.out is None:
+        args.out = (os.path.join(repo, "target", f"bench{suffix}.md") if args.only
+                    else os.path.join(repo, "docs", "BENCHMARKS.md"))
+    if args.results is None:
+        args.results = os.path.join(repo, "target", f"bench-results{suffix}.json")
+    return args
 
 
 def plan(quick):
@@ -63,9 +79,18 @@ def plan(quick):
     uncompressed copy of scale 50 alone would take a minute per run."""
     if quick:
         return {"scales": [2, 4, 6, 8], "overhead": 6, "slow": 4, "migrate": 4, "rss": [4, 8],
-                "files": 10_000}
+                "files": 10_000, "remote": 4, "remote_rss": 8}
     return {"scales": [10, 20, 50, 100], "overhead": 50, "slow": 20, "migrate": 20,
-            "rss": [20, 100], "files": 100_000}
+            "rss": [20, 100], "files": 100_000, "remote": 20, "remote_rss": 50}
+
+
+def measure_remote(args, sizes, root, run_id, cleanup, results):
+    """Item 7: the same commands through engine B's tcp endpoint (helper
+    container) and its unix socket (fast path)."""
+    measured = remote.measure(args.pgshadow, args.image, root, run_id, cleanup, sizes,
+                              args.runs)
+    results.setdefault("pg_version", measured.pop("pg_version"))
+    results["remote"] = measured
 
 
 def measure(args, sizes, lab, results):
@@ -144,12 +169,18 @@ def main():
     cleanup = Cleanup(run_id)
     cleanup.add(f"remove {root}", lambda: remove_tree(root))
     lab = Lab(args.pgshadow, args.image, root, run_id, cleanup)
-    results = {"scales": {}, "rss_scales": sizes["rss"], "runs": args.runs}
+    results = {"scales": {}, "runs": args.runs}
+    chosen = [args.only] if args.only else SCENARIOS
+    if "local" in chosen:
+        results["rss_scales"] = sizes["rss"]
     started = time.monotonic()
     try:
         results["machine"] = machine.describe(root)
         results["busy_before"] = machine.busyness(run_id)
-        measure(args, sizes, lab, results)
+        if "local" in chosen:
+            measure(args, sizes, lab, results)
+        if "remote" in chosen:
+            measure_remote(args, sizes, root, run_id, cleanup, results)
         results["busy_after"] = machine.busyness(run_id)
     except (BenchError, KeyboardInterrupt) as e:
         log(f"benchmark failed: {e}")
