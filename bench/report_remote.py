@@ -45,29 +45,29 @@ METHOD = """\
 
 FINDINGS = """\
 - **A standby on another engine: fixed costs per command, and a slower
-  stream for export.** In the run of item 7 (2026-12-03, scale 20) all
-  three time targets were missed: clone 1.92x, export 4.48x, import 2.86x
-  (medians of 5, alternating); peak RSS stayed flat and under 30 MB.
+  stream for export.** In the run of item 7 (2026-12-03 20:12, scale 20)
+  all three time targets were missed: clone 1.66x, export 4.74x, import
+  2.92x (medians of 5, alternating); peak RSS stayed flat and under 30 MB.
   Most of the extra time does not depend on the data. Every command
   starts and removes a helper container, and every file operation is an
   exec in it over TLS: in the clone, preflight (which holds the helper's
-  start) took 2.0 s against 0.6 s, finalize (certificates, recovery
-  settings, owner and modes, as execs) 0.98 s against 0.01 s, swap 0.24 s
-  against 0.01 s (medians); import spends about 1.9 s more outside its extract
-  step. Those costs stay the same as the data grows, so the clone's ratio
-  falls with size. Export's miss is the extra copy through the Docker
-  API: the daemon's tar of the directory, sent over TLS and re-emitted
-  with checksums on the client, streamed 355 MB in 2.3 s (about
-  155 MB/s; 170 to 180 MB/s at scale 50) where the fast path read the same
-  files from the page cache in 0.5 s. That copy grows with the data, so
-  export's ratio tends to the stream's ratio (4.6x here) rather than
-  falling. On a real remote host the link, not this copy, would
-  usually set the stream's pace, and each exec would add the link's round
-  trips to the fixed cost. Import's 28 MB peak, against 11.5 MB on the
-  fast path, is the same at scales 20 and 50; the likely holder is the
-  upload queue in `src/commands/migrate/remote.rs` (up to 8 chunks of
-  1 MiB in the channel, plus the chunk being filled and the HTTP and TLS
-  buffers), fixed in size but leaving little margin below 30 MB."""
+  start) took 2.1 s against 0.9 s, finalize (certificates, recovery
+  settings, owner and modes, as execs) 1.06 s against 0.01 s, swap 0.26 s
+  against 0.01 s (medians); import spends about 2.1 s more outside its
+  extract step. Those costs stay the same as the data grows, so the
+  clone's ratio falls with size (an earlier run of this item, a little
+  quieter, gave 1.92x at the same scale). Export's miss is the extra copy
+  through the Docker API: the daemon's tar of the directory, sent over
+  TLS and re-emitted with checksums on the client, streamed 355 MB in
+  2.5 to 4.5 s (about 80 to 140 MB/s) where the fast path read the same
+  files from the page cache in 0.5 to 0.7 s. That copy grows with the
+  data, so export's ratio tends to the stream's ratio rather than
+  falling. On a real remote host the link, not this copy, would usually
+  set the stream's pace, and each exec would add the link's round trips
+  to the fixed cost. Import's peak is 22.7 MB at scales 20 and 50,
+  against 11.6 MB on the fast path: the upload queue to the engine holds
+  at most four 256 KiB chunks. The earlier run, with eight 1 MiB chunks
+  queued, peaked at 28.4 MB."""
 
 
 def summary_rows(remote):
