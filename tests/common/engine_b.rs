@@ -38,21 +38,10 @@ impl EngineB {
         require_docker();
         let dir = PathBuf::from("/tmp").join(unique("pgshadow-engine-b"));
         let port = free_port();
-        let out = Command::new("bash")
-            .arg(script("up.sh"))
-            .arg(&dir)
-            .arg(port.to_string())
-            .output()
-            .expect("run fixtures/engine-b/up.sh");
-        assert!(
-            out.status.success(),
-            "fixtures/engine-b/up.sh failed: {}",
-            describe(&out)
-        );
+        fixture::up("engine-b", &dir, &[&port.to_string()]);
 
         // up.sh records "BRIDGE GATEWAY SUBNET" in DIR/bridge.
-        let recorded = std::fs::read_to_string(dir.join("bridge")).expect("read DIR/bridge");
-        let mut fields = recorded.split_whitespace().map(str::to_string);
+        let mut fields = fixture::recorded(&dir, "bridge").into_iter();
         let bridge = fields.next().expect("bridge name in DIR/bridge");
         let gateway = fields.next().expect("gateway in DIR/bridge");
         EngineB {
@@ -113,28 +102,8 @@ impl EngineB {
 
 impl Drop for EngineB {
     fn drop(&mut self) {
-        let out = Command::new("bash")
-            .arg(script("down.sh"))
-            .arg(&self.dir)
-            .output();
-        let failed = match &out {
-            Ok(out) if out.status.success() => return,
-            Ok(out) => describe(out),
-            Err(e) => e.to_string(),
-        };
-        // A second panic while unwinding would abort and hide the first one.
-        if std::thread::panicking() {
-            eprintln!("fixtures/engine-b/down.sh failed: {failed}");
-        } else {
-            panic!("fixtures/engine-b/down.sh failed: {failed}");
-        }
+        fixture::down("engine-b", &self.dir);
     }
-}
-
-fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/engine-b")
-        .join(name)
 }
 
 /// A TCP port on 127.0.0.1 that nothing listens on right now.

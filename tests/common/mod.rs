@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod engine_b;
+pub mod fixture;
 pub mod lab;
 pub mod ssh_host;
 

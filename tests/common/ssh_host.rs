@@ -6,8 +6,7 @@
 //! removes the sshd and its sessions, the agent, ssh masters a client left
 //! behind, the namespace, the known_hosts line and the directory.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use super::*;
 
@@ -28,24 +27,13 @@ impl SshHost {
     pub fn start() -> SshHost {
         require_docker();
         let dir = PathBuf::from("/tmp").join(unique("pgshadow-ssh"));
-        let out = Command::new("bash")
-            .arg(script("up.sh"))
-            .arg(&dir)
-            .output()
-            .expect("run fixtures/ssh/up.sh");
-        assert!(
-            out.status.success(),
-            "fixtures/ssh/up.sh failed: {}",
-            describe(&out)
-        );
+        fixture::up("ssh", &dir, &[]);
 
         // up.sh records "NETNS HOST_IF HOST_ADDR ADDR" in DIR/netns.
-        let recorded = std::fs::read_to_string(dir.join("netns")).expect("read DIR/netns");
-        let address = recorded
-            .split_whitespace()
+        let address = fixture::recorded(&dir, "netns")
+            .into_iter()
             .nth(3)
-            .expect("address in DIR/netns")
-            .to_string();
+            .expect("address in DIR/netns");
         SshHost {
             url: format!("ssh://root@{address}"),
             address,
@@ -108,37 +96,15 @@ impl SshHost {
 
     /// The network namespace's name.
     pub fn netns(&self) -> String {
-        let recorded = std::fs::read_to_string(self.dir.join("netns")).expect("read DIR/netns");
-        recorded
-            .split_whitespace()
+        fixture::recorded(&self.dir, "netns")
+            .into_iter()
             .next()
             .expect("namespace in DIR/netns")
-            .to_string()
     }
 }
 
 impl Drop for SshHost {
     fn drop(&mut self) {
-        let out = Command::new("bash")
-            .arg(script("down.sh"))
-            .arg(&self.dir)
-            .output();
-        let failed = match &out {
-            Ok(out) if out.status.success() => return,
-            Ok(out) => describe(out),
-            Err(e) => e.to_string(),
-        };
-        // A second panic while unwinding would abort and hide the first one.
-        if std::thread::panicking() {
-            eprintln!("fixtures/ssh/down.sh failed: {failed}");
-        } else {
-            panic!("fixtures/ssh/down.sh failed: {failed}");
-        }
+        fixture::down("ssh", &self.dir);
     }
-}
-
-fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/ssh")
-        .join(name)
 }
