@@ -6,6 +6,7 @@
 mod common;
 
 use common::engine_b::EngineB;
+use common::fixture;
 use common::*;
 
 const TEST: &str = "engine_b";
@@ -25,8 +26,10 @@ fn engine_b_is_a_tls_daemon_whose_containers_reach_engine_a() {
 
     drop(b);
     for pid in pids {
-        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
-        assert!(!alive, "pid {pid} of engine B is still alive after down.sh");
+        assert!(
+            !fixture::running(pid),
+            "pid {pid} of engine B still runs after down.sh"
+        );
     }
     let link = std::process::Command::new("ip")
         .args(["link", "show", &bridge])

@@ -7,9 +7,9 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Output;
 
+use common::fixture;
 use common::lab::Lab;
 use common::ssh_host::SshHost;
 use common::*;
@@ -38,22 +38,6 @@ fn json_of(out: &Output) -> serde_json::Value {
 /// Sessions sshd has started so far (each Docker connection is one).
 fn sessions(ssh: &SshHost) -> usize {
     ssh.sshd_log().matches("Starting session: command").count()
-}
-
-/// Whether `pid` is a running process; a zombie (state `Z`) has exited and
-/// only waits for its parent to collect it.
-fn alive(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // The state follows the command name, which is in parentheses.
-    let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
-    !matches!(state.and_then(|s| s.chars().next()), None | Some('Z'))
-}
-
-fn read_pid(file: &Path) -> u32 {
-    let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-    text.trim().parse().expect("a pid")
 }
 
 #[test]
@@ -129,14 +113,14 @@ fn a_standby_behind_ssh_clones_through_the_helper_and_streams() {
     // The fixture removes itself completely.
     let dir = ssh.dir.clone();
     let netns = ssh.netns();
-    let sshd = read_pid(&dir.join("sshd.pid"));
-    let agent = read_pid(&dir.join("agent.pid"));
+    let sshd = fixture::read_pid(&dir.join("sshd.pid"));
+    let agent = fixture::read_pid(&dir.join("agent.pid"));
     let line = std::fs::read_to_string(dir.join("known_hosts_line")).unwrap();
     let known = std::fs::read_to_string(dir.join("known_hosts_file")).unwrap();
     drop(ssh);
     assert!(!dir.exists(), "{} left", dir.display());
     assert!(
-        !alive(sshd) && !alive(agent),
+        !fixture::running(sshd) && !fixture::running(agent),
         "sshd or ssh-agent still runs"
     );
     let namespaces = String::from_utf8_lossy(

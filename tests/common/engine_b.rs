@@ -8,7 +8,7 @@
 //! its containers reach ports that engine A publishes.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use super::*;
@@ -90,13 +90,13 @@ impl EngineB {
     }
 
     /// The pid of B's dockerd, from its pid file.
-    pub fn dockerd_pid(&self) -> i32 {
-        read_pid(&self.dir.join("docker.pid"))
+    pub fn dockerd_pid(&self) -> u32 {
+        super::fixture::read_pid(&self.dir.join("docker.pid"))
     }
 
     /// The pid of the containerd that B's dockerd runs, from its pid file.
-    pub fn containerd_pid(&self) -> i32 {
-        read_pid(&self.dir.join("exec/containerd/containerd.pid"))
+    pub fn containerd_pid(&self) -> u32 {
+        super::fixture::read_pid(&self.dir.join("exec/containerd/containerd.pid"))
     }
 }
 
@@ -110,12 +110,4 @@ impl Drop for EngineB {
 fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     listener.local_addr().expect("local address").port()
-}
-
-fn read_pid(file: &Path) -> i32 {
-    let text =
-        std::fs::read_to_string(file).unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
-    text.trim()
-        .parse()
-        .unwrap_or_else(|e| panic!("{} holds no pid: {e}", file.display()))
 }

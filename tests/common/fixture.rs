@@ -55,3 +55,24 @@ pub fn recorded(dir: &Path, file: &str) -> Vec<String> {
         .unwrap_or_else(|e| panic!("read {}: {e}", dir.join(file).display()));
     text.split_whitespace().map(str::to_string).collect()
 }
+
+/// Whether `pid` is a running process. A zombie (state `Z`) counts as gone:
+/// it has exited and only waits for its parent, which may be a pid 1 that
+/// collects orphans late, to reap it.
+pub fn running(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state follows the command name, which is in parentheses.
+    let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
+    !matches!(state.and_then(|s| s.chars().next()), None | Some('Z'))
+}
+
+/// The pid a fixture's pid file holds.
+pub fn read_pid(file: &Path) -> u32 {
+    let text =
+        std::fs::read_to_string(file).unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
+    text.trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{} holds no pid: {e}", file.display()))
+}
