@@ -95,6 +95,39 @@ fn a_standby_behind_ssh_clones_through_the_helper_and_streams() {
     });
     assert_eq!(table_fingerprint(&lab.standby(), "after_clone"), want);
 
+    // promote drives the standby's engine over SSH as well: a dry run
+    // changes nothing, the real one leaves a writable primary.
+    let out = run_over_ssh(&lab, &ssh, &["promote", "--dry-run"]);
+    assert!(
+        out.status.success(),
+        "promote --dry-run: {}",
+        describe(&out)
+    );
+    assert_eq!(psql(&lab.standby(), "SELECT pg_is_in_recovery()"), "t");
+    let out = run_over_ssh(&lab, &ssh, &["promote", "--wait", "60"]);
+    assert!(out.status.success(), "promote over ssh: {}", describe(&out));
+    assert_eq!(psql(&lab.standby(), "SELECT pg_is_in_recovery()"), "f");
+    psql(
+        &lab.standby(),
+        "INSERT INTO after_clone VALUES (2001, 'promoted')",
+    );
+    assert_eq!(
+        psql(&lab.standby(), "SELECT count(*) FROM after_clone"),
+        "2001"
+    );
+    let out = run_over_ssh(&lab, &ssh, &["promote"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a second promote is refused: {}",
+        describe(&out)
+    );
+    assert!(
+        describe(&out).contains("is not a standby"),
+        "{}",
+        describe(&out)
+    );
+
     // Nothing pgshadow started is left: no helper container, no ssh master.
     lab.assert_only_lab_containers();
     // bollard starts ssh masters with ControlPersist=yes: only pgshadow
