@@ -104,19 +104,8 @@ fn reaches_a_port_published_on_a(b: &EngineB) {
     let mut on_a = Containers::default();
     let server = unique("pgsb-a-server");
     on_a.add(&server);
-    docker_ok(&[
-        "run",
-        "-d",
-        "--name",
-        &server,
-        "--label",
-        &test_labels(TEST),
-        "-e",
-        &format!("POSTGRES_PASSWORD={PASSWORD}"),
-        "-p",
-        "5432",
-        IMAGE,
-    ]);
+    let args = server_run_args(&server, &["-p", "5432"]);
+    docker_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let port = published_port(&server);
     wait_for_postgres(&server, 60);
 
@@ -136,17 +125,8 @@ fn reaches_a_port_published_on_a(b: &EngineB) {
 /// Two containers on B's bridge talk to each other directly.
 fn containers_on_b_reach_each_other(b: &EngineB) {
     let server = unique("pgsb-b-server");
-    b.docker_tcp_ok(&[
-        "run",
-        "-d",
-        "--name",
-        &server,
-        "--label",
-        &test_labels(TEST),
-        "-e",
-        &format!("POSTGRES_PASSWORD={PASSWORD}"),
-        IMAGE,
-    ]);
+    let args = server_run_args(&server, &[]);
+    b.docker_tcp_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let ip = b.docker_tcp_ok(&[
         "inspect",
         "--format",
@@ -158,6 +138,21 @@ fn containers_on_b_reach_each_other(b: &EngineB) {
         ready.status.success()
     });
     assert_eq!(psql_from_b(b, &ip, "5432", "SELECT 1"), "1");
+}
+
+/// `docker run` arguments for a labelled test server named `name`, with
+/// `extra` options (a published port) before the image.
+fn server_run_args(name: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = ["run", "-d", "--name", name, "--label"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.push(test_labels(TEST));
+    args.push("-e".into());
+    args.push(format!("POSTGRES_PASSWORD={PASSWORD}"));
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.push(IMAGE.into());
+    args
 }
 
 /// Runs `sql` through psql in a throw-away container on B against HOST:PORT,
