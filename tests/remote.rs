@@ -49,10 +49,17 @@ fn rows_on_a(container: &str) -> String {
     try_psql(container, TABLE_SUM).unwrap_or_default()
 }
 
-/// Every key file under `dir` is 0600 and every entry belongs to 999:999.
+/// Every key file under `dir` is 0600, every entry belongs to 999:999,
+/// and the primary's server key did not come along in the copy.
 fn assert_owned_by_postgres(dir: &Path) {
     let meta = std::fs::metadata(dir).expect("data directory");
     assert_eq!(meta.mode() & 0o777, 0o700, "{} mode", dir.display());
+    assert!(
+        !dir.join("certs/server.key").exists(),
+        "the primary's key is in {}",
+        dir.display()
+    );
+    assert!(dir.join("certs/client.key").exists(), "{}", dir.display());
     for entry in std::fs::read_dir(dir.join("certs")).expect("certs folder") {
         let entry = entry.unwrap();
         let meta = entry.metadata().unwrap();

@@ -80,21 +80,3 @@ pub fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), Datadir
     // The mode given at creation is masked by the umask; set it exactly.
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io("chmod", path))
 }
-
-/// Rewrites `<data>/postgresql.auto.conf` for the standby and makes sure
-/// `standby.signal` exists.
-pub fn write_recovery_settings(
-    data: &Path,
-    settings: &crate::pgconf::recovery::StandbySettings<'_>,
-) -> Result<(), crate::Error> {
-    let path = data.join("postgresql.auto.conf");
-    let text = std::fs::read_to_string(&path).map_err(io("read", &path))?;
-    let rewritten = crate::pgconf::recovery::rewrite_for_standby(&text, settings)?;
-    write_file(&path, rewritten.as_bytes(), 0o600)?;
-
-    let signal = data.join("standby.signal");
-    if !signal.exists() {
-        write_file(&signal, b"", 0o600)?;
-    }
-    Ok(())
-}

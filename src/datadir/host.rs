@@ -143,81 +143,73 @@ impl DataHost {
         }
     }
 
-    /// Replaces `<data>/certs` with the standby's certificates, read from
-    /// this machine: keys 0600, certificates 0644, the folder 0700. On a
-    /// remote host they travel in memory through the Docker API.
-    pub async fn install_client_certs(
-        &self,
-        data: &Path,
-        certs: &StandbyCerts,
-    ) -> Result<(), DatadirError> {
-        let remote = match self {
-            DataHost::Local { .. } => {
-                return super::finalize::install_client_certs(data, certs).map(drop);
-            }
-            DataHost::Remote(remote) => remote,
-        };
-        let dir = data.join("certs");
-        let mut entries = Vec::new();
-        for (name, source, mode) in certs.files() {
-            let contents = std::fs::read(source).map_err(|source_error| DatadirError::Io {
-                action: "read",
-                path: source.to_path_buf(),
-                source: source_error,
-            })?;
-            entries.push(FileEntry {
-                name: name.to_string(),
-                contents,
-                mode,
-                uid: 0,
-                gid: 0,
-            });
-        }
-        remote.recreate_dir(&dir).await?;
-        remote.write_files(&dir, &entries).await
-    }
-
-    /// Rewrites `<data>/postgresql.auto.conf` for the standby and makes
-    /// sure `standby.signal` exists. Returns the text before and after.
-    pub async fn write_recovery_settings(
+    /// Rewrites `<data>/postgresql.auto.conf` for the standby, makes sure
+    /// `standby.signal` exists and, with `certs`, replaces `<data>/certs`
+    /// with the standby's certificates read from this machine: keys 0600,
+    /// certificates 0644, the folder 0700. Returns the settings' text
+    /// before and after. On a remote host this is one exec and one upload,
+    /// and the certificates travel in memory through the Docker API.
+    pub async fn write_standby_files(
         &self,
         data: &Path,
         settings: &StandbySettings<'_>,
+        certs: Option<&StandbyCerts>,
     ) -> Result<(String, String), crate::Error> {
-        let path = data.join("postgresql.auto.conf");
-        let before = self
-            .read_to_string(&path)
-            .await?
-            .ok_or_else(|| DatadirError::Io {
-                action: "read",
-                path: path.clone(),
-                source: std::io::ErrorKind::NotFound.into(),
-            })?;
-        let after = crate::pgconf::recovery::rewrite_for_standby(&before, settings)?;
+        let conf = data.join("postgresql.auto.conf");
         let signal = data.join("standby.signal");
-        let needs_signal = !self.exists(&signal).await?;
-        match self {
+        let missing = || DatadirError::Io {
+            action: "read",
+            path: conf.clone(),
+            source: std::io::ErrorKind::NotFound.into(),
+        };
+        let remote = match self {
             DataHost::Local { .. } => {
-                super::finalize::write_file(&path, after.as_bytes(), 0o600)?;
-                if needs_signal {
+                if let Some(certs) = certs {
+                    super::finalize::install_client_certs(data, certs)?;
+                }
+                let before = self.read_to_string(&conf).await?.ok_or_else(missing)?;
+                let after = crate::pgconf::recovery::rewrite_for_standby(&before, settings)?;
+                super::finalize::write_file(&conf, after.as_bytes(), 0o600)?;
+                if !signal.exists() {
                     super::finalize::write_file(&signal, b"", 0o600)?;
                 }
+                return Ok((before, after));
             }
-            DataHost::Remote(remote) => {
-                let file = |name: &str, contents: &[u8]| FileEntry {
-                    name: name.to_string(),
-                    contents: contents.to_vec(),
-                    mode: 0o600,
-                    uid: 0,
-                    gid: 0,
-                };
-                let mut files = vec![file("postgresql.auto.conf", after.as_bytes())];
-                if needs_signal {
-                    files.push(file("standby.signal", b""));
-                }
-                remote.write_files(data, &files).await?;
+            DataHost::Remote(remote) => remote,
+        };
+        let cert_dir = data.join("certs");
+        let clear = certs.is_some().then_some(cert_dir.as_path());
+        let (before, has_signal) = remote.read_settings(&conf, &signal, clear).await?;
+        let before = before.ok_or_else(missing)?;
+        let after = crate::pgconf::recovery::rewrite_for_standby(&before, settings)?;
+        let file = |name: String, contents: Vec<u8>, mode: u32| FileEntry {
+            name,
+            contents,
+            mode,
+            uid: 0,
+            gid: 0,
+        };
+        let mut files = vec![file(
+            "postgresql.auto.conf".into(),
+            after.clone().into_bytes(),
+            0o600,
+        )];
+        if !has_signal {
+            files.push(file("standby.signal".into(), Vec::new(), 0o600));
+        }
+        let mut dirs = Vec::new();
+        if let Some(certs) = certs {
+            dirs.push("certs");
+            for (name, source, mode) in certs.files() {
+                let contents = std::fs::read(source).map_err(|e| DatadirError::Io {
+                    action: "read",
+                    path: source.to_path_buf(),
+                    source: e,
+                })?;
+                files.push(file(format!("certs/{name}"), contents, mode));
             }
         }
+        remote.write_files(data, &dirs, &files).await?;
         Ok((before, after))
     }
 

@@ -255,25 +255,47 @@ impl RemoteDir {
         }
     }
 
-    /// Writes files into the existing directory `dir`, created with their
-    /// modes (owned by root until the owner step).
-    pub async fn write_files(&self, dir: &Path, files: &[FileEntry]) -> Result<(), DatadirError> {
-        self.engine
-            .upload_files(&self.container, &self.inside(dir), &[], files)
-            .await
-            .map_err(|e| self.failed("write into", dir, e.to_string()))
+    /// Reads what the standby's settings rewrite needs in one exec: the
+    /// text of `conf` (`None` when absent) and whether `signal` exists.
+    /// With `clear`, that folder is removed first (the primary's `certs/`
+    /// in a fresh copy), so one upload can then put everything in place.
+    pub async fn read_settings(
+        &self,
+        conf: &Path,
+        signal: &Path,
+        clear: Option<&Path>,
+    ) -> Result<(Option<String>, bool), DatadirError> {
+        let script = "if [ -n \"$3\" ]; then rm -rf -- \"$3\" || exit 1; fi; \
+            if [ -e \"$2\" ]; then echo signal; else echo none; fi; \
+            if [ -f \"$1\" ]; then cat -- \"$1\"; else echo absent >&2; exit 3; fi";
+        let mut paths = vec![conf, signal];
+        paths.extend(clear);
+        let out = match self.sh("read", script, &paths, &[]).await {
+            Ok(out) => out,
+            Err(DatadirError::Remote { detail, .. }) if detail == "absent" => {
+                return Ok((None, false));
+            }
+            Err(e) => return Err(e),
+        };
+        match out.split_once('\n') {
+            Some((flag, text)) => Ok((Some(text.to_string()), flag == "signal")),
+            None => Err(self.failed("read", conf, format!("unexpected output {out:?}"))),
+        }
     }
 
-    /// Replaces `<dir>` with a new empty folder, mode 0700.
-    pub async fn recreate_dir(&self, dir: &Path) -> Result<(), DatadirError> {
-        self.sh(
-            "create",
-            "rm -rf -- \"$1\" && mkdir -m 0700 -- \"$1\"",
-            &[dir],
-            &[],
-        )
-        .await
-        .map(drop)
+    /// Writes files into the existing directory `dir`, created with their
+    /// modes (owned by root until the owner step); folders named in `dirs`
+    /// come first, mode 0700.
+    pub async fn write_files(
+        &self,
+        dir: &Path,
+        dirs: &[&str],
+        files: &[FileEntry],
+    ) -> Result<(), DatadirError> {
+        self.engine
+            .upload_files(&self.container, &self.inside(dir), dirs, files)
+            .await
+            .map_err(|e| self.failed("write into", dir, e.to_string()))
     }
 
     /// Creates `dir` if absent and gives it to `owner` when empty.

@@ -282,8 +282,6 @@ async fn finalize(
         client_key: ready.certs.key.clone(),
         server: ready.certs.standby.clone(),
     };
-    files.install_client_certs(staging, &certs).await?;
-
     let cert_dir = format!("{}/certs", config.standby.pgdata.trim_end_matches('/'));
     let sslmode = config.replication.sslmode.to_string();
     let settings = crate::pgconf::recovery::StandbySettings {
@@ -296,7 +294,9 @@ async fn finalize(
         // pg_basebackup -R wrote the address it copied from.
         primary: None,
     };
-    files.write_recovery_settings(staging, &settings).await?;
+    files
+        .write_standby_files(staging, &settings, Some(&certs))
+        .await?;
     files.give_to_owner(staging, config.standby.owner).await?;
     Ok(())
 }

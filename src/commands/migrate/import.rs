@@ -282,7 +282,7 @@ async fn write_recovery_settings(
             .as_deref()
             .map(|h| (h, config.primary.port)),
     };
-    let (before, after) = files.write_recovery_settings(staging, &settings).await?;
+    let (before, after) = files.write_standby_files(staging, &settings, None).await?;
     let names: Vec<String> = crate::pgconf::changed_settings(&before, &after)?
         .into_iter()
         .map(|change| match change {
