@@ -45,28 +45,34 @@ METHOD = """\
 
 FINDINGS = """\
 - **A standby on another engine: fixed costs per command, and a slower
-  stream for export.** In the run of item 7 (2026-12-03 20:12, scale 20)
-  all three time targets were missed: clone 1.66x, export 4.74x, import
-  2.92x (medians of 5, alternating); peak RSS stayed flat and under 30 MB.
+  stream for export.** In the run of item 7 (2026-12-04 08:45, scale 20)
+  all three time targets were missed: clone 1.81x, export 4.65x, import
+  2.73x (medians of 5, alternating); peak RSS stayed flat and under 30 MB.
   Most of the extra time does not depend on the data. Every command
   starts and removes a helper container, and every file operation is an
-  exec in it over TLS: in the clone, preflight (which holds the helper's
-  start) took 2.1 s against 0.9 s, finalize (certificates, recovery
-  settings, owner and modes, as execs) 1.06 s against 0.01 s, swap 0.26 s
-  against 0.01 s (medians); import spends about 2.1 s more outside its
+  exec in it over TLS, about 0.25 s each here (the swap stage is exactly
+  one exec: 0.25 s against 0.01 s). In the clone, preflight (which holds
+  the helper's start and removal, the target check and the staging
+  directory) took 1.9 s against 0.6 s. Finalize was three execs and two
+  uploads for the certificates and recovery settings plus the owner
+  exec, 1.06 s in the run of 2026-12-03 20:12; it is now one exec that
+  reads the settings and clears the primary's `certs/`, one upload of
+  every file, and the owner exec: 0.48 s against 0.01 s (medians). The
+  clone's extra time fell from +3.40 s to +3.03 s; its ratio rose from
+  1.66x only because the fast path ran faster on this run's machine
+  (3.74 s against 5.15 s). Import spends about 1.8 s more outside its
   extract step. Those costs stay the same as the data grows, so the
-  clone's ratio falls with size (an earlier run of this item, a little
-  quieter, gave 1.92x at the same scale). Export's miss is the extra copy
-  through the Docker API: the daemon's tar of the directory, sent over
-  TLS and re-emitted with checksums on the client, streamed 355 MB in
-  2.5 to 4.5 s (about 80 to 140 MB/s) where the fast path read the same
-  files from the page cache in 0.5 to 0.7 s. That copy grows with the
-  data, so export's ratio tends to the stream's ratio rather than
-  falling. On a real remote host the link, not this copy, would usually
-  set the stream's pace, and each exec would add the link's round trips
-  to the fixed cost. Import's peak is 22.7 MB at scales 20 and 50,
+  clone's ratio falls with size. Export's miss is the extra copy through
+  the Docker API: the daemon's tar of the directory, sent over TLS and
+  re-emitted with checksums on the client, streamed 355 MB in 2.1 to
+  2.7 s (about 130 to 170 MB/s) where the fast path read the same files
+  from the page cache in 0.5 s. That copy grows with the data, so
+  export's ratio tends to the stream's ratio rather than falling. On a
+  real remote host the link, not this copy, would usually set the
+  stream's pace, and each exec would add the link's round trips to the
+  fixed cost. Import's peak is 22.6 to 23.8 MB at scales 20 and 50,
   against 11.6 MB on the fast path: the upload queue to the engine holds
-  at most four 256 KiB chunks. The earlier run, with eight 1 MiB chunks
+  at most four 256 KiB chunks. An earlier run, with eight 1 MiB chunks
   queued, peaked at 28.4 MB."""
 
 
