@@ -6,11 +6,11 @@
 
 mod common;
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use common::engine_b::EngineB;
+use common::lab::assert_standby_dir;
 use common::*;
 
 const TEST: &str = "remote_engines";
@@ -47,37 +47,6 @@ fn rows_on_b(b: &EngineB, container: &str) -> String {
 /// The rows of `t` in `container` on A.
 fn rows_on_a(container: &str) -> String {
     try_psql(container, TABLE_SUM).unwrap_or_default()
-}
-
-/// Every key file under `dir` is 0600, every entry belongs to 999:999,
-/// and the primary's server key did not come along in the copy.
-fn assert_owned_by_postgres(dir: &Path) {
-    let meta = std::fs::metadata(dir).expect("data directory");
-    assert_eq!(meta.mode() & 0o777, 0o700, "{} mode", dir.display());
-    assert!(
-        !dir.join("certs/server.key").exists(),
-        "the primary's key is in {}",
-        dir.display()
-    );
-    assert!(dir.join("certs/client.key").exists(), "{}", dir.display());
-    for entry in std::fs::read_dir(dir.join("certs")).expect("certs folder") {
-        let entry = entry.unwrap();
-        let meta = entry.metadata().unwrap();
-        assert_eq!((meta.uid(), meta.gid()), (999, 999), "{:?}", entry.path());
-        if entry.file_name().to_string_lossy().ends_with(".key") {
-            assert_eq!(
-                meta.permissions().mode() & 0o777,
-                0o600,
-                "{:?}",
-                entry.path()
-            );
-        }
-    }
-    let conf = std::fs::read_to_string(dir.join("postgresql.auto.conf")).unwrap();
-    assert!(
-        !conf.contains("/run/pgshadow"),
-        "temporary paths left: {conf}"
-    );
 }
 
 /// The config for the standby moved onto engine A: the lab's, with the
@@ -169,7 +138,7 @@ fn a_standby_on_a_remote_engine_clones_streams_exports_and_moves_back() {
         "{config_text}"
     );
     // B runs on this machine, so its host paths are ours to look at.
-    assert_owned_by_postgres(&lab_dir.join("standby"));
+    assert_standby_dir(&lab_dir.join("standby"));
 
     // Rows written on A reach the standby on B.
     psql(&primary, "CREATE TABLE t (id int PRIMARY KEY, v text)");
@@ -204,7 +173,7 @@ fn a_standby_on_a_remote_engine_clones_streams_exports_and_moves_back() {
         .as_str()
         .expect("the old directory is kept");
     assert!(Path::new(kept).join("PG_VERSION").exists(), "{summary:#}");
-    assert_owned_by_postgres(&lab_dir.join("standby"));
+    assert_standby_dir(&lab_dir.join("standby"));
     psql(
         &primary,
         "INSERT INTO t SELECT g, md5(g::text) FROM generate_series(5001, 5500) g",

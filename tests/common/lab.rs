@@ -1,6 +1,7 @@
 //! A lab (primary + streaming standby) made by the real `pgshadow lab up`,
 //! removed when dropped.
 
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 
@@ -185,4 +186,35 @@ pub fn staging_leftovers(parent: &Path) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// A cloned standby's directory as PostgreSQL and our promises want it:
+/// mode 0700, every entry owned by the image's postgres (999:999), keys
+/// 0600, its own client key in `certs/` but not the primary's server key,
+/// and no temporary certificate path left in the recovery settings.
+pub fn assert_standby_dir(dir: &Path) {
+    let mode = std::fs::metadata(dir).expect("data directory").mode() & 0o777;
+    assert_eq!(mode, 0o700, "{} mode", dir.display());
+    for entry in listing(dir) {
+        let meta = std::fs::symlink_metadata(dir.join(&entry)).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (999, 999),
+            "{entry} is not owned by 999:999"
+        );
+        if entry.ends_with(".key") {
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{entry}");
+        }
+    }
+    assert!(dir.join("certs/client.key").exists(), "{}", dir.display());
+    assert!(
+        !dir.join("certs/server.key").exists(),
+        "the primary's key is in {}",
+        dir.display()
+    );
+    let conf = std::fs::read_to_string(dir.join("postgresql.auto.conf")).unwrap();
+    assert!(
+        !conf.contains("/run/pgshadow"),
+        "temporary paths left: {conf}"
+    );
 }
