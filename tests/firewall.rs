@@ -7,6 +7,8 @@
 //! they create (namespaces, veths, containers, rules) is removed when its
 //! guard drops, also when a step fails.
 
+#[path = "firewall/bench.rs"]
+mod bench;
 mod common;
 #[path = "firewall/lab.rs"]
 mod lab;
@@ -14,6 +16,7 @@ mod lab;
 use std::net::TcpListener;
 use std::process::{Command, Output};
 
+use bench::Bench;
 use common::*;
 use lab::*;
 
@@ -65,102 +68,6 @@ fn firewall_in(ns: &str, args: &[&str]) -> Output {
 fn assert_exit(out: &Output, code: i32) -> String {
     assert_eq!(out.status.code(), Some(code), "{}", describe(out));
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// PostgreSQL published on a free port of both test hosts' host-side
-/// addresses (not on eth0), and everything to clean up afterwards.
-struct Bench {
-    port: u16,
-    backend: &'static str,
-    first: TestHost,
-    second: TestHost,
-    _containers: Containers,
-    _lab: Lab,
-}
-
-impl Bench {
-    fn start(foreign_port: u16) -> Bench {
-        require_root();
-        require_docker();
-        let port = free_port();
-        let mut lab = Lab::default();
-        lab.comments = [
-            format!("{port}"),
-            format!("{port}-foreign"),
-            format!("{foreign_port}"),
-        ]
-        .map(|suffix| format!("pgshadow:{suffix}"))
-        .to_vec();
-        let subnet = free_subnet();
-        let (first, second) = (lab.test_host(subnet, 0), lab.test_host(subnet, 1));
-
-        let mut containers = Containers::default();
-        let name = unique("pgshadow-fw");
-        containers.add(&name);
-        let (label, env) = (test_labels(TEST), "POSTGRES_HOST_AUTH_METHOD=trust");
-        let publish = |h: &TestHost| format!("{}:{port}:5432", h.host_ip);
-        let (on_first, on_second) = (publish(&first), publish(&second));
-        docker_ok(&[
-            "run", "-d", "--name", &name, "--label", &label, "-p", &on_first, "-p", &on_second,
-            "-e", env, IMAGE,
-        ]);
-        wait_for_postgres(&name, 60);
-        Bench {
-            port,
-            backend: docker_backend(port),
-            first,
-            second,
-            _containers: containers,
-            _lab: lab,
-        }
-    }
-
-    /// `pgshadow firewall ACTION --port P --allow HOSTS`, asserting the exit
-    /// code; returns stdout.
-    fn firewall(&self, action: &str, allow: &[&TestHost], code: i32) -> String {
-        let port = self.port.to_string();
-        let mut args = vec![action, "--port", &port];
-        let allow: Vec<String> = allow.iter().map(|h| format!("{}/32", h.ns_ip)).collect();
-        let allow = allow.join(",");
-        if !allow.is_empty() {
-            args.extend(["--allow", &allow]);
-        }
-        assert_exit(&firewall(&args), code)
-    }
-
-    fn connect(&self, host: &TestHost) -> i32 {
-        connect(host, self.port)
-    }
-
-    /// pgshadow's rules for the port in Docker's backend.
-    fn ours(&self) -> usize {
-        count_ours(None, self.backend, self.port)
-    }
-
-    /// The chain without pgshadow's rules for the port.
-    fn not_ours(&self) -> Vec<String> {
-        let comment = format!("pgshadow:{}", self.port);
-        let lines = chain_lines(None, self.backend).into_iter();
-        lines.filter(|l| !has_comment(l, &comment)).collect()
-    }
-
-    /// Rules that are not ours: a look-alike comment and another port's rule.
-    fn add_foreign_rules(&self, other_port: u16) {
-        let port = self.port;
-        let foreign = [
-            format!("-s 192.0.2.254/32 -p tcp -m comment --comment pgshadow:{port}-foreign"),
-            format!(
-                "-s 192.0.2.254/32 -p tcp -m conntrack --ctorigdstport {other_port} \
-                 -m comment --comment pgshadow:{other_port}"
-            ),
-        ];
-        for rule in &foreign {
-            let mut args = vec!["-I", "DOCKER-USER", "1"];
-            args.extend(rule.split_whitespace());
-            args.extend(["-j", "RETURN"]);
-            run_ok(self.backend, &args);
-        }
-    }
 }
 
 #[test]
