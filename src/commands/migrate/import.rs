@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::import_summary::{primary_needs, summary};
 use super::{megabytes, run_cancellable, std_stream};
 use crate::archive::{self, ExtractOptions, Extracted};
 use crate::commands::Globals;
@@ -367,52 +368,4 @@ async fn remove_staging(files: &DataHost, reporter: &Reporter, staging: &Path) {
             staging.display()
         )),
     }
-}
-
-fn summary(config: &Config, data_dir: &Path, extracted: &Extracted, kept: Option<&Path>) -> String {
-    let mut text = format!(
-        "standby {} streams from the primary\n  data dir    {}\n  imported    {}\n  system id   {}\n  slot        {}\n",
-        config.standby.container,
-        data_dir.display(),
-        megabytes(extracted.bytes),
-        extracted.manifest.system_identifier,
-        config
-            .replication
-            .slot
-            .as_deref()
-            .or(extracted.manifest.slot.as_deref())
-            .unwrap_or("none"),
-    );
-    if let Some(kept) = kept {
-        text.push_str(&format!(
-            "  replaced    the old directory is kept at {}\n",
-            kept.display()
-        ));
-    }
-    text
-}
-
-/// What the primary needs before it accepts this host: its pg_hba line and
-/// the firewall rule, for every address in primary.allow.
-fn primary_needs(config: &Config) -> String {
-    let allow = &config.primary.allow;
-    if allow.is_empty() {
-        return "note: primary.allow is empty, so the primary's pg_hba line and firewall rule \
-                for this host are not shown; set it to this host's address"
-            .into();
-    }
-    let user = &config.replication.user;
-    let mut text = String::from("on the primary's host, this standby needs (if not there yet):\n");
-    for cidr in allow {
-        text.push_str(&format!(
-            "  pg_hba.conf  {}\n",
-            crate::pgconf::render_line(user, cidr)
-        ));
-    }
-    let sources: Vec<String> = allow.iter().map(ToString::to_string).collect();
-    text.push_str(&format!(
-        "  firewall     pgshadow firewall --apply --allow {}\n  (`pgshadow primary configure` there writes the pg_hba line)",
-        sources.join(",")
-    ));
-    text
 }

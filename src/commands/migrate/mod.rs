@@ -7,6 +7,7 @@
 
 pub mod export;
 pub mod import;
+mod import_summary;
 mod remote;
 
 use std::fs::File;
