@@ -11,6 +11,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::{DatadirError, io};
+use crate::docker::FileEntry;
 
 /// The certificate files a standby holds, by their name in `$PGDATA/certs`.
 #[derive(Debug, Clone)]
@@ -37,14 +38,28 @@ impl StandbyCerts {
         }
         files
     }
+
+    /// The files read from this machine into memory, each named as in
+    /// `$PGDATA/certs` with its mode (owned by root until the owner step).
+    pub fn read(&self) -> Result<Vec<FileEntry>, DatadirError> {
+        let read = |(name, source, mode): (&'static str, &Path, u32)| {
+            let contents = std::fs::read(source).map_err(io("read", source))?;
+            Ok(FileEntry {
+                name: name.to_string(),
+                contents,
+                mode,
+                uid: 0,
+                gid: 0,
+            })
+        };
+        self.files().into_iter().map(read).collect()
+    }
 }
 
 /// Replaces `<data>/certs` with the standby's certificates: keys 0600,
-/// certificates 0644, the folder 0700. Returns the names installed.
-pub fn install_client_certs(
-    data: &Path,
-    certs: &StandbyCerts,
-) -> Result<Vec<&'static str>, DatadirError> {
+/// certificates 0644, the folder 0700.
+pub fn install_client_certs(data: &Path, certs: &StandbyCerts) -> Result<(), DatadirError> {
+    let files = certs.read()?;
     let dir = data.join("certs");
     match std::fs::remove_dir_all(&dir) {
         Ok(()) => {
@@ -57,12 +72,10 @@ pub fn install_client_certs(
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
         .map_err(io("chmod", &dir))?;
 
-    let files = certs.files();
-    for (name, source, mode) in &files {
-        let contents = std::fs::read(source).map_err(io("read", source))?;
-        write_file(&dir.join(name), &contents, *mode)?;
+    for file in &files {
+        write_file(&dir.join(&file.name), &file.contents, file.mode)?;
     }
-    Ok(files.into_iter().map(|(name, _, _)| name).collect())
+    Ok(())
 }
 
 /// Writes a file created with `mode` from the start, so a key is never

@@ -157,11 +157,7 @@ impl DataHost {
     ) -> Result<(String, String), crate::Error> {
         let conf = data.join("postgresql.auto.conf");
         let signal = data.join("standby.signal");
-        let missing = || DatadirError::Io {
-            action: "read",
-            path: conf.clone(),
-            source: std::io::ErrorKind::NotFound.into(),
-        };
+        let missing = || super::io("read", &conf)(std::io::ErrorKind::NotFound.into());
         let remote = match self {
             DataHost::Local { .. } => {
                 if let Some(certs) = certs {
@@ -177,37 +173,31 @@ impl DataHost {
             }
             DataHost::Remote(remote) => remote,
         };
+        // This machine's files are read before the host is touched.
+        let cert_files = certs.map(StandbyCerts::read).transpose()?;
         let cert_dir = data.join("certs");
         let clear = certs.is_some().then_some(cert_dir.as_path());
         let (before, has_signal) = remote.read_settings(&conf, &signal, clear).await?;
         let before = before.ok_or_else(missing)?;
         let after = crate::pgconf::recovery::rewrite_for_standby(&before, settings)?;
-        let file = |name: String, contents: Vec<u8>, mode: u32| FileEntry {
-            name,
+        let private = |name: &str, contents: Vec<u8>| FileEntry {
+            name: name.to_string(),
             contents,
-            mode,
+            mode: 0o600,
             uid: 0,
             gid: 0,
         };
-        let mut files = vec![file(
-            "postgresql.auto.conf".into(),
-            after.clone().into_bytes(),
-            0o600,
-        )];
+        let mut files = vec![private("postgresql.auto.conf", after.clone().into_bytes())];
         if !has_signal {
-            files.push(file("standby.signal".into(), Vec::new(), 0o600));
+            files.push(private("standby.signal", Vec::new()));
         }
         let mut dirs = Vec::new();
-        if let Some(certs) = certs {
+        if let Some(cert_files) = cert_files {
             dirs.push("certs");
-            for (name, source, mode) in certs.files() {
-                let contents = std::fs::read(source).map_err(|e| DatadirError::Io {
-                    action: "read",
-                    path: source.to_path_buf(),
-                    source: e,
-                })?;
-                files.push(file(format!("certs/{name}"), contents, mode));
-            }
+            files.extend(cert_files.into_iter().map(|cert| FileEntry {
+                name: format!("certs/{}", cert.name),
+                ..cert
+            }));
         }
         remote.write_files(data, &dirs, &files).await?;
         Ok((before, after))
